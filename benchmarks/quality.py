@@ -1,0 +1,162 @@
+"""Accuracy of dedup (and peers) on the labelled news sets in ../shared/data, in one table.
+
+    python benchmarks/quality.py [--data DIR] [--json OUT] [--set NAME ...] [--option key=value ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import re
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from dedup import Document, cluster
+from dedup.evaluate import score_clusters
+from dedup.read import ReadOptions, read_documents
+
+DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+# A clustering method: documents -> {id: cluster id}
+Method = Callable[[list[Document]], dict[str, str]]
+
+
+def load(data: Path, name: str) -> tuple[list[Document], list[dict]]:
+    """Documents and raw records (for gold labels) of one data set."""
+    path = data / f"{name}.jsonl.gz"
+    records = [json.loads(line) for line in gzip.open(path, "rt", encoding="utf-8")]
+    docs = list(read_documents([path], options=ReadOptions()))
+    return docs, records
+
+
+def dedup_method(**settings: object) -> Method:
+    def run(docs: list[Document]) -> dict[str, str]:
+        return cluster(docs, **settings).assignments
+
+    return run
+
+
+def eval_gold_clusters(method: Method, data: Path, name: str) -> dict[str, object]:
+    docs, records = load(data, name)
+    started = time.perf_counter()
+    predicted = method(docs)
+    seconds = time.perf_counter() - started
+    gold = {r["id"]: r["gold"] for r in records}
+    scores = score_clusters(predicted, gold)
+    out: dict[str, object] = {
+        "set": name,
+        "docs": len(docs),
+        "pairwise_precision": round(scores.pairwise_precision, 4),
+        "pairwise_recall": round(scores.pairwise_recall, 4),
+        "pairwise_f1": round(scores.pairwise_f1, 4),
+        "ari": round(scores.adjusted_rand, 4),
+        "mixed_clusters": scores.mixed_clusters,
+        "seconds": round(seconds, 2),
+    }
+    kinds = {r["id"]: r.get("kind") for r in records}
+    if any(k == "roundup" for k in kinds.values()):
+        size = Counter(predicted.values())
+        out["roundups_merged"] = sum(1 for i, k in kinds.items() if k == "roundup" and size[predicted[i]] > 1)
+    return out
+
+
+def _exact_key(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip().casefold()
+
+
+def eval_exact_groups(method: Method, data: Path, name: str, *, with_title: bool) -> dict[str, object]:
+    """Every group of whitespace/case-identical texts must end up in one cluster."""
+    docs, records = load(data, name)
+    predicted = method(docs)
+    groups: dict[str, list[str]] = defaultdict(list)
+    for r in records:
+        key = _exact_key((r.get("title") or "") + "\n" + r["text"] if with_title else r["text"])
+        groups[key].append(r["id"])
+    multi = [ids for ids in groups.values() if len(ids) > 1]
+    found = sum(1 for ids in multi if len({predicted[i] for i in ids}) == 1)
+    clusters = Counter(predicted.values())
+    return {"set": name, "docs": len(docs), "exact_groups": len(multi), "exact_groups_found": found,
+            "clusters": len(clusters), "docs_in_clusters": sum(v for v in clusters.values() if v > 1)}
+
+
+def eval_semeval(method: Method, data: Path) -> dict[str, object]:
+    """Pairs put in one cluster should be similar (overall <= 2); recall of overall <= 1.5 per language."""
+    path = data / "semeval-train-pairs.jsonl.gz"
+    rows = [json.loads(line) for line in gzip.open(path, "rt", encoding="utf-8")]
+    results: dict[str, object] = {"set": "semeval-train-pairs", "pairs": len(rows)}
+    clustered = similar = 0
+    recall: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for row in rows:
+        a, b = row["a"], row["b"]
+        docs = [Document(id="a", text=a["text"]), Document(id="b", text=b["text"])]
+        pred = method(docs)
+        same = pred["a"] == pred["b"]
+        lang = f"{a['lang']}-{b['lang']}"
+        if same:
+            clustered += 1
+            similar += row["overall"] <= 2.0
+        if row["overall"] <= 1.5:
+            recall[lang][1] += 1
+            recall[lang][0] += same
+    results["clustered_pairs"] = clustered
+    results["clustered_with_overall_le_2"] = round(similar / clustered, 4) if clustered else 1.0
+    results["recall_le_1_5"] = {k: f"{v[0]}/{v[1]}" for k, v in sorted(recall.items())}
+    return results
+
+
+def run_all(method: Method, data: Path, sets: list[str]) -> list[dict[str, object]]:
+    out = []
+    for name in sets:
+        if name in ("syndication-dev", "ecbplus-dev", "ecbplus-train"):
+            out.append(eval_gold_clusters(method, data, name))
+        elif name in ("reuters21578", "bbc"):
+            out.append(eval_exact_groups(method, data, name, with_title=name == "bbc"))
+        elif name == "semeval-train-pairs":
+            out.append(eval_semeval(method, data))
+        else:
+            raise SystemExit(f"unknown set {name}")
+    return out
+
+
+ALL_SETS = ["syndication-dev", "ecbplus-dev", "ecbplus-train", "reuters21578", "bbc", "semeval-train-pairs"]
+
+
+def _parse_option(text: str) -> tuple[str, object]:
+    key, _, value = text.partition("=")
+    for cast in (int, float):
+        try:
+            return key, cast(value)
+        except ValueError:
+            pass
+    return key, {"true": True, "false": False}.get(value.lower(), value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--set", dest="sets", action="append", choices=ALL_SETS)
+    parser.add_argument("--option", action="append", default=[], help="dedup option key=value")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON")
+    args = parser.parse_args(argv)
+    if not args.data.is_dir():
+        print(f"data directory {args.data} not found (pass --data)", file=sys.stderr)
+        return 2
+    settings = dict(_parse_option(o) for o in args.option)
+    results = {"dedup": run_all(dedup_method(**settings), args.data, args.sets or ALL_SETS)}
+    for method, rows in results.items():
+        print(f"## {method}")
+        for row in rows:
+            print(json.dumps(row))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""Candidate pairs by LSH banding of MinHash signatures, with datasketch MinHashLSH's semantics."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+from datasketch.lsh import _optimal_param
+
+from dedup.fingerprint import EMPTY
+
+_MULT = np.uint64(0x9E3779B97F4A7C15)
+
+
+@lru_cache(maxsize=64)
+def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
+    """(bands, rows) that ``MinHashLSH(threshold, num_perm)`` chooses (equal weights)."""
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"threshold must be between 0 and 1 (exclusive), got {threshold}")
+    return _optimal_param(threshold, num_perm, 0.5, 0.5)
+
+
+def _band_keys(sigs: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """A 64-bit key per row summarising the band ``sigs[:, lo:hi]`` (collisions are re-checked)."""
+    acc = np.zeros(len(sigs), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for col in range(lo, hi):
+            acc = acc * _MULT + sigs[:, col].astype(np.uint64)
+            acc ^= acc >> np.uint64(29)
+    return acc
+
+
+def _pairs_within_runs(order: np.ndarray, run_starts: np.ndarray, run_lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All (left, right) pairs of elements sharing a run of the sorted ``order``."""
+    lengths = run_lengths.astype(np.int64)
+    # Element at local position u of a run of length L pairs with the L-1-u elements after it.
+    members = np.repeat(run_starts, lengths) + (
+        np.arange(lengths.sum(), dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    )
+    local = members - np.repeat(run_starts, lengths)
+    after = np.repeat(lengths, lengths) - 1 - local
+    left_pos = np.repeat(members, after)
+    step = np.arange(after.sum(), dtype=np.int64) - np.repeat(np.cumsum(after) - after, after) + 1
+    right_pos = left_pos + step
+    return order[left_pos], order[right_pos]
+
+
+def candidate_pairs(sigs: np.ndarray, *, threshold: float, bands: int | None = None, rows: int | None = None) -> np.ndarray:
+    """Every pair of rows that share at least one LSH band, as an (m, 2) int64 array with i < j, sorted.
+
+    Without ``bands``/``rows`` they are ``MinHashLSH(threshold, num_perm)``'s
+    optimal parameters; the result is then exactly the set of pairs
+    ``MinHashLSH.query`` would return. Rows with the empty signature (documents
+    without shingles) are never candidates.
+    """
+    docs, num_perm = sigs.shape
+    if bands is None or rows is None:
+        bands, rows = lsh_params(threshold, num_perm)
+    if bands * rows > num_perm:
+        raise ValueError(
+            f"The product of bands ({bands}) and rows ({rows}) must be at most num_perm ({num_perm})."
+        )
+    live = np.flatnonzero(~np.all(sigs == EMPTY, axis=1))
+    codes: list[np.ndarray] = []
+    live_sigs = sigs[live]
+    for band in range(bands):
+        lo, hi = band * rows, (band + 1) * rows
+        keys = _band_keys(live_sigs, lo, hi)
+        order = np.argsort(keys, kind="stable")
+        sorted_keys = keys[order]
+        boundary = np.flatnonzero(np.diff(sorted_keys)) + 1
+        starts = np.concatenate(([0], boundary))
+        lengths = np.diff(np.concatenate((starts, [len(keys)])))
+        multi = lengths > 1
+        if not multi.any():
+            continue
+        left, right = _pairs_within_runs(order, starts[multi], lengths[multi])
+        # Re-check the band itself: equal 64-bit keys with different bands are dropped.
+        same = np.all(live_sigs[left, lo:hi] == live_sigs[right, lo:hi], axis=1)
+        left, right = live[left[same]], live[right[same]]
+        lo_id, hi_id = np.minimum(left, right), np.maximum(left, right)
+        codes.append(lo_id * docs + hi_id)
+    if not codes:
+        return np.zeros((0, 2), dtype=np.int64)
+    unique = np.unique(np.concatenate(codes))
+    return np.stack((unique // docs, unique % docs), axis=1)

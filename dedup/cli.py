@@ -1,0 +1,127 @@
+"""The `dedup` command line: thin click commands over the library functions."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, Callable
+
+import click
+
+from dedup.errors import DedupError
+
+
+
+def _reporter(quiet: bool) -> Callable[[str], None] | None:
+    """Progress messages to stderr, only when it is a terminal and not --quiet."""
+    if quiet or not sys.stderr.isatty():
+        return None
+    return lambda message: click.echo(f"dedup: {message}...", err=True)
+
+
+def _fail(error: Exception) -> click.ClickException:
+    return click.ClickException(str(error))
+
+
+@click.group()
+@click.version_option(package_name="dedup")
+def main() -> None:
+    """Find copies of the same news story (syndicated, republished, restyled)."""
+
+
+def _read_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    for decorator in reversed(
+        [
+            click.option("--id-field", default="id", show_default=True, help="JSONL/CSV field holding the document id."),
+            click.option("--text-field", default="text", show_default=True, help="Field holding the article text."),
+            click.option("--date-field", default="date", show_default=True, help="Field holding the date (ISO 8601)."),
+            click.option("--skip-bad", is_flag=True, help="Skip bad records and report a count instead of failing."),
+            click.option("--max-chars", type=int, default=5_000_000, show_default=True, help="Longest document accepted."),
+        ]
+    ):
+        f = decorator(f)
+    return f
+
+
+def _read(inputs: tuple[str, ...], id_field: str, text_field: str, date_field: str, skip_bad: bool, max_chars: int):
+    from dedup.read import ReadOptions, ReadStats, read_documents
+
+    stats = ReadStats()
+    options = ReadOptions(
+        id_field=id_field, text_field=text_field, date_field=date_field, skip_bad=skip_bad, max_chars=max_chars
+    )
+    return read_documents(list(inputs), options=options, stats=stats), stats
+
+
+def _report_skipped(stats: Any) -> None:
+    if stats.skipped:
+        reasons = ", ".join(f"{count} {reason}" for reason, count in stats.reasons.most_common())
+        click.echo(f"dedup: skipped {stats.skipped} bad record(s): {reasons}", err=True)
+        for path, line, message in stats.examples[:5]:
+            where = f"{path}:{line}" if line is not None else path
+            click.echo(f"dedup:   {where}: {message}", err=True)
+
+
+@main.command("cluster")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Output file (default: stdout).")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "tsv"]), default="jsonl", show_default=True)
+@click.option("--pairs", "pairs_path", type=click.Path(dir_okay=False, writable=True), help="Also write confirmed pairs with scores (JSONL).")
+@_read_options
+@click.option("--shingle-size", type=int, default=None, help="Words per shingle (default 3).")
+@click.option("--lsh-threshold", type=float, default=None, help="Estimated Jaccard for LSH candidates (default 0.1).")
+@click.option("--cosine", type=float, default=None, help="TF-IDF cosine that confirms a copy (default 0.55).")
+@click.option("--containment", type=float, default=None, help="Shingle containment that confirms a truncated copy (default 0.7).")
+@click.option("--keep-boilerplate", is_flag=True, help="Do not strip bylines, datelines, credits and footers.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress and no summary on stderr.")
+def cluster_command(inputs, output, fmt, pairs_path, id_field, text_field, date_field, skip_bad, max_chars,
+                    shingle_size, lsh_threshold, cosine, containment, keep_boilerplate, quiet) -> None:
+    """Cluster the articles in INPUT... (directories of .txt, JSONL, CSV/TSV, .gz, or - for JSONL on stdin).
+
+    Writes one record per document: id, cluster_id (the id of the story's
+    earliest article), cluster_size, canonical.
+    """
+    from dedup.jobs import run_cluster_job
+
+    settings = {k: v for k, v in dict(shingle_size=shingle_size, lsh_threshold=lsh_threshold, cosine=cosine,
+                                      containment=containment).items() if v is not None}
+    if keep_boilerplate:
+        settings["strip_boilerplate"] = False
+    try:
+        docs, stats = _read(inputs, id_field, text_field, date_field, skip_bad, max_chars)
+        result = run_cluster_job(docs, output=output, fmt=fmt, pairs_path=pairs_path, progress=_reporter(quiet), **settings)
+    except DedupError as error:
+        raise _fail(error) from None
+    _report_skipped(stats)
+    if not quiet:
+        s = result.stats
+        click.echo(
+            f"dedup: {s['documents']:,} documents, {s['clusters']:,} clusters, {s['duplicates']:,} duplicates, "
+            f"{s['seconds']:.2f} s", err=True
+        )
+
+
+@main.command("evaluate")
+@click.argument("pred", type=click.Path(exists=True, dir_okay=False))
+@click.argument("gold", type=click.Path(exists=True, dir_okay=False))
+@click.option("--id-field", default="id", show_default=True, help="Id field in both files.")
+@click.option("--pred-field", default="cluster_id", show_default=True, help="Cluster field in PRED.")
+@click.option("--gold-field", default="gold", show_default=True, help="Gold label field in GOLD (cluster mode).")
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as one JSON object.")
+def evaluate_command(pred, gold, id_field, pred_field, gold_field, as_json) -> None:
+    """Score predicted clusters PRED against GOLD clusters (id + label) or GOLD pairs (a, b, label).
+
+    Prints pairwise precision/recall/F1, adjusted Rand index and B-cubed
+    scores for gold clusters; precision/recall/F1 for gold pairs.
+    """
+    from dedup.evaluate import evaluate_files, format_scores
+
+    try:
+        scores = evaluate_files(pred, gold, id_field=id_field, pred_field=pred_field, gold_field=gold_field)
+    except DedupError as error:
+        raise _fail(error) from None
+    click.echo(json.dumps(scores.as_dict()) if as_json else format_scores(scores))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,246 @@
+"""Normalise news text: Unicode, case, punctuation, and syndication boilerplate that differs between copies."""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+
+__all__ = ["normalize", "strip_boilerplate"]
+
+# ----------------------------------------------------------------------------- characters
+_CHAR_MAP: dict[int, str | None] = {}
+for _chars, _to in (
+    ("‘’‚‛′‵ʹʻʼʽ`´‹›＇", "'"),
+    ("“”„‟″‶«»〝〞〟＂", '"'),
+    ("‐‑‒–—―−⁃﹘﹣－", "-"),
+    ("\t\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000", " "),
+    ("\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029", "\n"),
+):
+    _CHAR_MAP.update({ord(c): _to for c in _chars})
+_CHAR_MAP.update({c: None for c in (*range(0x00, 0x09), *range(0x0E, 0x1C), 0x1F, *range(0x7F, 0x85), *range(0x86, 0xA0))})
+_CHAR_MAP.update({ord(c): None for c in "\u00ad\u200b\u200c\u200d\u2060\ufeff\u180e"})
+
+_HTML_HINT = re.compile(r"</?(?:p|br|div|span|a|li|ul|ol|h[1-6]|strong|em|b|i|u|img|figure|figcaption|blockquote|table|tr|td|th"
+                        r"|section|article|header|footer|aside|nav|script|style|iframe|small|sup|sub)\b[^<>]{0,500}?/?>", re.I)
+_HTML_BLOCK_END = re.compile(r"<(?:br\b[^<>]*|/(?:p|div|li|h[1-6]|blockquote|tr|table|section|article|figure|header|footer))>", re.I)
+_HTML_DROP = re.compile(r"<(script|style)\b[^<>]*>.*?</\1\s*>|<!--.*?-->", re.I | re.S)
+_SPACE_RUN = re.compile(r" {2,}")
+_SPACE_NL = re.compile(r" ?\n ?")
+_NL_RUN = re.compile(r"\n{3,}")
+
+# ----------------------------------------------------------------------------- vocabulary
+_AGENCY = (r"(?:Reuters?|REUTERS?|Associated Press|AP|AFP|Agence France[- ]Presse|Bloomberg|dpa|DPA|ANI|PTI|IANS|UPI|Xinhua|XINHUA"
+           r"|Kyodo|EFE|ANSA|Yonhap|TASS|Interfax|Anadolu|Bernama|Antara|AAP|Press Association|PA|CNA|WAM|KUNA|IRNA|APP|NNA|Agencies)")
+_MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?"
+          r"|dec(?:ember)?|janvier|février|mars|avril|mai|juin|juillet|août|septembre|octobre|novembre|décembre|enero|febrero|marzo"
+          r"|abril|mayo|junio|julio|agosto|septiembre|octubre|noviembre|diciembre|januar|februar|märz|juni|juli|oktober|dezember)\.?")
+_WEEKDAY = (r"(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)(?:day)?\.?|wednesday|saturday|lundi|mardi|mercredi|jeudi|vendredi|samedi"
+            r"|dimanche|lunes|martes|miércoles|jueves|viernes|sábado|domingo|(?:segunda|terça|quarta|quinta|sexta)(?:-feira)?|montag"
+            r"|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|lunedì|martedì|mercoledì|giovedì|venerdì|sabato|domenica|senin"
+            r"|selasa|rabu|kamis|jum'?at|sabtu|minggu|pazartesi|salı|çarşamba|perşembe|cuma|cumartesi|pazar|thứ (?:hai|ba|tư|năm|sáu|bảy|[2-7])"
+            r"|chủ nhật|cn")
+_TZ = (r"(?:gmt|utc|et|est|edt|ct|cst|cdt|mt|mst|mdt|pt|pst|pdt|bst|cet|cest|eet|eest|ist|jst|kst|hkt|sgt|aest|aedt|wib|ict|msk|sast"
+       r"|wat|eat|gst|pkt|z)(?:\s*[+-]\s*\d{1,2}(?::?\d{2})?)?")
+_TOKEN = (rf"(?:(?:last |first )?(?:updated|update|published|posted|modified|created|released|issued|filed|uploaded|dated?|time|on"
+          rf"|at|le|el|am|um|de|del|du|à|uhr)|{_WEEKDAY}|{_MONTH}|\d{{4}}-\d\d-\d\dt\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:z|[+-]\d\d:?\d\d)?"
+          rf"|\d{{1,4}}[./-]\d{{1,2}}[./-]\d{{1,4}}|\d{{1,2}}[:h]\d\d(?::\d\d)?|\d{{1,2}}\.\d\d(?= ?(?:{_TZ}|[ap]\.?m\b|uhr|h\b))"
+          rf"|[ap]\.?m\.?|{_TZ}|(?:\d+|an?|one) (?:second|sec|minute|min|hour|hr|day|week|month)s? ago|just now|yesterday|today"
+          rf"|\d{{1,4}}(?:st|nd|rd|th|\.)?)")
+_DATE_LINE = re.compile(rf"[\W_]*(?:{_TOKEN}(?:[\s,.|/·•:()\[\]-]+|$))+", re.I)
+_DATE_SIGNAL = re.compile(rf"\d{{1,2}}[:h]\d\d|\d[./-]\d{{1,2}}[./-]\d|\bago\b|\b{_MONTH}[\s,]*\d|\d[\s.]*{_MONTH}\b", re.I)
+_NUM_DATE = re.compile(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}")
+
+_NAME = r"[A-Z][\w'’.-]*"
+_PERSON = rf"{_NAME}(?:\s+(?:{_NAME}|van|von|de|da|del|der|la|le|al|bin|el|di|du|dos|ter)){{1,3}}"
+_PEOPLE = rf"{_PERSON}(?:\s*(?:,|and|&)\s*{_PERSON}){{0,3}}"
+_PLACE = r"[A-Z][\w'’.-]*(?:\s+(?:[A-Z][\w'’.-]*|de|del|da|do|la|el|al|es|on|upon|am))*"
+_SEP = r"\s*(?:,|\||-|–|—|/)\s*"
+_SOCIAL = (r"share|this|article|story|page|post|on|via|facebook|twitter|x|linkedin|email|e-mail|whatsapp|telegram|reddit|pinterest"
+           r"|print|tweet|f|t|in|copy|link|messenger|flipboard|comments?|save")
+
+# ----------------------------------------------------------------------------- line rules
+# Short lines (<= 12 words): the whole line must be one of these.
+_SHORT = re.compile("|".join((
+    rf"By:?\s+(?:{_PEOPLE}|[Oo]ur (?:[Cc]orrespondents?|[Rr]eporters?|[Ss]taff|[Bb]ureau)|{_AGENCY}(?: [Ss]taff)?|Staff(?: [A-Z]\w+)?)"
+    rf"(?:{_SEP}(?:{_AGENCY}|[A-Z][\w&.'-]*(?:\s+(?:[A-Z][\w&.'-]*|of|for|and|in))*))?",   # By John Smith, Reuters
+    rf"{_PERSON}{_SEP}{_AGENCY}",                                                       # John Smith | AFP
+    rf"(?:From |By )?(?:(?:[Oo]ur|The|[A-Z][\w&.'-]*)\s+){{0,3}}(?:[Ss]taff(?: [Ww]riters?| [Rr]eporters?| [Cc]orrespondents?)?"
+    r"|[Ww]riters?|[Dd]esk|[Rr]eporters?|[Cc]orrespondents?|[Bb]ureau|[Ww]ire (?:[Ss]ervices?|[Rr]eports?)|News Service|[Aa]gencies)"
+    r"(?:\s+(?:and|&|with)\s+(?:[Aa]gencies|[Ww]ire (?:[Ss]ervices?|[Rr]eports?)))?",   # Staff Writer, Reuters Staff
+    rf"[-–—(\s]*(?:{_AGENCY}|[Rr]euters?|REUTERS?)[)\s]*(?:\.\.\.)?",                  # Reuters / -- AFP / (AFP) / REUTER...
+    rf"{_AGENCY}{_SEP}{_PLACE}(?:\s*(?:,|and|&|/)\s*{_PLACE})*",                       # Reuters, BAGHDAD and TIKRIT, Iraq
+    rf"{_PLACE}(?:,\s*{_PLACE})*\s*\({_AGENCY}\)\s*[-–—:]*",                            # WASHINGTON (Reuters) -
+    r"(?:More|Read more|Latest|More stories|More news) (?:from|on|at) [A-Z][\w.&' -]{0,40}",
+    r"(?:[-=#*]{1,3}\s*)?(?:ENDS?|\(END\)|-30-|###|xxx)",
+    r"(?i:(?:https?://)?(?:www\.)?[\w-]+(?:\.[\w-]+)*\.(?:com|net|org|co\.uk|co|info|news|in|au|uk|de|fr|vn)(?:/\S*)?)",
+    r"(?i:advertisement|story continues below(?: advertisement)?|continue reading(?: the main story)?|read (?:the )?full (?:story|article)"
+    r"|scroll (?:down )?to continue(?: reading)?|media playback is unsupported on your device)",
+    rf"(?i:(?=.*\b(?:share|tweet|facebook|twitter|linkedin|whatsapp)\b)(?:\W*\b(?:{_SOCIAL})\b)+\W*)",   # Share: f t in / Share on Facebook
+)))
+# Footer lines (<= 40 words) recognised by how they start.
+_FOOTER = re.compile(
+    r"\(?\s*(?:(?:read more|related|you (?:might|may) also like|recommended|also read|see also|more on this(?: story| topic)?|tags|topics"
+    r"|filed under|keywords|most read|trending|top stories|more stories)\b[\w ]{0,20}?\s*[:|»>]"
+    r"|(?:copyright|copr\.)\s*(?:©|\(c\))?\s*(?:\d{4}|©)|©|\(c\)\s*\d{4}|all rights reserved|click (?:here|to|for)\b"
+    r"|(?:subscribe|sign[ -]up)\b.{0,80}\b(?:newsletters?|alerts?|updates|free|today|now|here|inbox)\b|(?:follow|like) us on\b"
+    r"|(?:photo|image|picture|pic|photograph|foto|video|graphic|illustration|caption)s?(?: credit| caption| copyright)?\s*[:|]"
+    r"|image (?:copyright|caption)\b|(?:\(?except for the headline, )?this (?:story|article|report) (?:has not been edited|was"
+    r" (?:originally )?(?:published|produced|first published)|originally (?:appeared|published)))",
+    re.I)
+_REPORTING = re.compile(
+    r"\(\s*(?:[Aa]dditional |[Ff]urther )?(?:[Rr]eporting|[Ww]riting|[Ee]diting|[Cc]ompiled|[Rr]esearch|[Tt]ranslat\w+|[Ee]dited|"
+    rf"[Ww]ritten|[Pp]roduction|[Gg]raphics)\b[^()]*?\bby\b[^()]*?(?:\)\.?|$)|(?:(?:Additional |Further )?(?:[Rr]eporting|[Ww]riting|[Ee]diting|"
+    rf"[Ee]dited|[Ww]ritten|[Cc]ompiled) by {_PEOPLE}(?: in {_PLACE})?(?:\s*[;,]\s*|\.?$))+")
+_CREDIT = (rf"(?:{_AGENCY}|EPA(?:-EFE)?|Getty(?: Images)?|GETTY(?: IMAGES)?|POOL|Pool|ANADOLU|SIPA|NurPhoto|ZUMA|Shutterstock|Handout|"
+           rf"AFP PHOTO|AP Photo)(?:/(?:{_NAME}(?: {_NAME}){{0,3}}|File Photo|FILE PHOTO|Pool|POOL|File|FILE|via \w+))+")
+_CREDIT_END = re.compile(
+    rf"(?:^|\s|\()(?:{_CREDIT}|{_PERSON}\s*/\s*(?:{_AGENCY}|Getty Images|EPA)|\((?:AP|AFP|Reuters|EPA|File) [Pp]hoto\b[^()]{{0,80}}\)"
+    r"|\((?:[Ff]ile )?[Pp]hoto(?: by)?\s*[:/]?[^()]{1,60}\))\s*\)?\.?$")
+_TERMINAL = tuple('.!?:;")]\'')
+_DATE_END = re.compile(rf"(?:{_MONTH}\s*\d{{1,2}},?\s*\d{{4}}|\d{{1,2}}\s*{_MONTH}\s*\d{{4}})\.$", re.I)
+
+# ----------------------------------------------------------------------------- datelines and mastheads
+_DATELINE_STRONG = re.compile(
+    rf"(?:[A-Z][^\s()]*(?:[ ,]+[^\s()]+){{0,6}}?\s*)?\({_AGENCY}\)\s*[-–—:]+\s*"                     # PARIS (AFP) - / (Reuters) -
+    rf"|[A-Z][A-Z.'’-]+(?:\s+[A-Z][A-Z.'’-]+)*(?:,\s*[A-Z][\w.]*)*,\s*{_MONTH}\s*\d{{1,2}}(?:,\s*\d{{4}})?\s*[-–—]+\s*")
+_DATELINE_WEAK = re.compile(r"[A-Z]{2}[A-Z'’-]*(?:\s+[A-Z][A-Z.'’-]+){0,3}(?:,\s*[A-Z][\w.]+(?:\s+[A-Z][\w.]+)?)?\s*(?:[-–—]{1,2}|:)\s+"
+                            r"|[A-Z][a-z]+(?:[- ][A-Z][a-z]+)?\s+[-–—]{1,2}\s+")
+_MASTHEAD = re.compile(r"(?:The\s+)?(?:[A-Z][\w&'.-]*\s+){0,3}(?:Times|Post|Herald|Gazette|Tribune|Journal|News|Daily|Chronicle|Observer"
+                       r"|Courier|Review|Report|Ledger|Digest|Network|Online|Today|Telegraph|Guardian|Independent|Express|Mirror"
+                       r"|Standard|Mail|Insider|Wire|Monitor|Record|Register|Bulletin|Dispatch|Inquirer|Examiner|Sentinel|Weekly"
+                       r"|Magazine|Watch|Hub|Press|Star|Globe|Nation|Voice|Leader|International)(?:\s+(?:\d+|[A-Z]{2,4}))?")
+
+
+def _line_rule(s: str) -> int:
+    """0 = story text; 1 = boilerplate line; 2 = footer line (a wrapped tail may follow); 3 = photo credit."""
+    words = s.count(" ") + 1
+    if words <= 12 and len(s) <= 160:
+        if _SHORT.fullmatch(s):
+            return 1
+        if _DATE_LINE.fullmatch(s) and _DATE_SIGNAL.search(s) and len(_NUM_DATE.findall(s)) < 3:
+            return 1
+    if words <= 60 and ("/" in s or "(" in s) and _CREDIT_END.search(s):
+        return 3
+    if words <= 40 and (_FOOTER.match(s) or "syndicated feed" in s):
+        return 2
+    if _REPORTING.fullmatch(s):
+        return 2
+    return 0
+
+
+def _strip_dateline(s: str) -> str | None:
+    """The line without its dateline prefix, or None when it has none."""
+    m = _DATELINE_STRONG.match(s) or _DATELINE_WEAK.match(s)
+    if m is None:
+        return None
+    rest = s[m.end():]
+    if not rest or (m.re is _DATELINE_WEAK and not m.group().isupper() and rest.count(" ") < 7):
+        return None
+    return rest
+
+
+def strip_boilerplate(text: str) -> str:
+    """Remove syndication boilerplate lines/prefixes, keep story text untouched otherwise."""
+    lines = text.split("\n")
+    s = [ln.strip() for ln in lines]
+    n = len(lines)
+    kind = [_line_rule(x) if x else 0 for x in s]
+    keep = [k == 0 for k in kind]
+    for i in range(n):
+        if kind[i] == 3 and i and s[i - 1]:                       # caption wrapped over several lines
+            first, prev = i, s[i - 1]
+            lone = _CREDIT_END.match(s[i]) is not None
+            while first > 0 and first > i - 3 and s[first - 1] and keep[first - 1] and (
+                    not s[first][0].isupper() or not s[first - 1].endswith(_TERMINAL)
+                    or (lone and first == i and _DATE_END.search(prev) and prev.count(" ") < 40)):
+                first -= 1
+            if first < i and (first == 0 or not s[first - 1] or not keep[first - 1] or s[first - 1].endswith(_TERMINAL)):
+                keep[first:i] = [False] * (i - first)
+        elif kind[i] == 2 and s[i].startswith("(") and ")" not in s[i]:  # "(Reporting by X; Editing by" / "Y Z)"
+            for j in range(i + 1, min(i + 4, n)):
+                if not s[j] or "(" in s[j]:
+                    break
+                if s[j].endswith((")", ").")):
+                    keep[i + 1:j + 1] = [False] * (j - i)
+                    break
+        elif kind[i] == 2 and not s[i].endswith(_TERMINAL) and i + 1 < n and s[i + 1] and s[i + 1].endswith((".", ")")) and (
+                (s[i + 1][0].islower() and s[i + 1].count(" ") < 8) or s[i + 1].count(" ") < 2):
+            keep[i + 1] = False                                    # "... published from" / "a syndicated feed."
+    seen = 0
+    for i in range(n):                                            # header zone: mastheads and the dateline
+        if not keep[i] or not s[i]:
+            continue
+        seen += 1
+        long_line = s[i].count(" ") >= 12
+        if not long_line and seen <= 3 and _MASTHEAD.fullmatch(s[i]):
+            keep[i] = False
+            continue
+        rest = _strip_dateline(s[i])
+        if rest is not None:
+            lines[i] = rest
+            keep[i] = _line_rule(rest) == 0
+            break
+        if long_line or seen >= 5:
+            break
+    out: list[str] = []
+    for i in range(n):
+        if keep[i] and (s[i] or (out and out[-1].strip())):
+            out.append(lines[i])
+    while out and not out[-1].strip():
+        out.pop()
+    return "\n".join(out)
+
+
+# ----------------------------------------------------------------------------- normalize
+def _unescape(text: str) -> str:
+    """html.unescape until nothing changes (handles double escaping such as "&amp;quot;")."""
+    while "&" in text:
+        new = html.unescape(text)
+        if new == text:
+            break
+        text = new
+    return text
+
+
+def _strip_tags(text: str) -> str:
+    """Turn HTML markup into plain lines; only known tag names are touched (keeps "<EFH>"-style tickers)."""
+    text = _HTML_DROP.sub(" ", text)
+    while True:
+        new = _HTML_HINT.sub(" ", _HTML_BLOCK_END.sub("\n", text))
+        if new == text:
+            return text
+        text = new
+
+
+def _chars(text: str) -> str:
+    """Unescape, de-HTML, NFKC, unify quotes/dashes/spaces and collapse whitespace; case is kept."""
+    text = _unescape(text.replace("\r\n", "\n"))
+    if "<" in text and _HTML_HINT.search(text):
+        text = _unescape(_strip_tags(text))
+    text = text.translate(_CHAR_MAP)
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text).translate(_CHAR_MAP)
+    text = _SPACE_NL.sub("\n", _SPACE_RUN.sub(" ", text))
+    return _NL_RUN.sub("\n\n", text).strip(" \n")
+
+
+def normalize(text: str, *, strip_boilerplate: bool = True) -> str:
+    """Text ready for tokenisation: boilerplate lines removed (when asked), HTML entities unescaped, NFKC, case-folded,
+    quotes/apostrophes/dashes unified, whitespace collapsed (keep paragraph breaks as "\\n")."""
+    out = text
+    for _ in range(4):
+        cur = _chars(out)
+        if strip_boilerplate:
+            cur = _strip(cur)
+        cur = _chars(cur.casefold())
+        stable = not (("&" in cur and html.unescape(cur) != cur) or ("<" in cur and _HTML_HINT.search(cur)))
+        if stable and not cur.isascii():
+            stable = _chars(cur.casefold()) == cur
+        if stable or cur == out:
+            return cur
+        out = cur                                                 # rare: casefold/NFKC created new entities or tags
+    return out
+
+
+_strip = strip_boilerplate

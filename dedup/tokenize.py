@@ -1,0 +1,105 @@
+"""Tokenise normalised text once into integer token ids shared by shingling and TF-IDF."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from hashlib import blake2b
+from typing import Iterable, Sequence
+
+import numpy as np
+
+# Scripts written without spaces between words: tokenised into overlapping
+# character bigrams (as Lucene's CJK analyser does), so that shingles of
+# n tokens are character (n+1)-grams.
+_UNSPACED = (
+    "\u3040-\u30ff"  # Hiragana, Katakana
+    "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # CJK ideographs
+    "\u0e00-\u0eff"  # Thai, Lao
+    "\u1000-\u109f"  # Myanmar
+    "\u1780-\u17ff"  # Khmer
+)
+_UNSPACED_RUN = re.compile(f"[{_UNSPACED}]+")
+# A token: a run of unspaced-script characters, a run of digits, or a run of
+# other letters (digits and letters are split so that "100km" == "100 km").
+_TOKEN = re.compile(f"[{_UNSPACED}]+|\\d+|[^\\W\\d_{_UNSPACED}]+")
+# "u.s." / "u.k" -> "us" / "uk"; "1,000" -> "1000": house-style variants.
+_ABBREVIATION = re.compile(r"\b(?:[^\W\d_]\.){1,4}[^\W\d_]\b\.?")
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
+
+
+def tokens(text: str) -> list[str]:
+    """Split normalised (case-folded) text into tokens.
+
+    Letters and digits form separate tokens; dotted abbreviations lose their
+    dots; runs of Chinese, Japanese, Thai, Lao, Khmer or Myanmar characters
+    become overlapping character bigrams.
+    """
+    if "." in text:
+        text = _ABBREVIATION.sub(lambda m: m.group(0).replace(".", ""), text)
+    if "," in text:
+        text = _THOUSANDS.sub("", text)
+    found = _TOKEN.findall(text)
+    if _UNSPACED_RUN.search(text) is None:
+        return found
+    out: list[str] = []
+    for tok in found:
+        if len(tok) > 1 and _UNSPACED_RUN.fullmatch(tok):
+            out.extend(tok[i : i + 2] for i in range(len(tok) - 1))
+        else:
+            out.append(tok)
+    return out
+
+
+def token_hash(token: str) -> int:
+    """The stable 64-bit hash of one token (the same in every process and run)."""
+    return int.from_bytes(blake2b(token.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+@dataclass(frozen=True)
+class TokenBatch:
+    """The tokens of a batch of documents as flat arrays (no Python object per token).
+
+    Document ``d`` has tokens ``ids[offsets[d]:offsets[d+1]]``; ``vocab[i]``
+    is token ``i`` and ``hashes[i]`` its stable 64-bit hash.
+    """
+
+    ids: np.ndarray  # int32, all documents' token ids concatenated
+    offsets: np.ndarray  # int64, len = documents + 1
+    vocab: list[str]
+    hashes: np.ndarray  # uint64, one per vocabulary entry
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def lengths(self) -> np.ndarray:
+        """Number of tokens in each document."""
+        return np.diff(self.offsets)
+
+    def doc_tokens(self, d: int) -> list[str]:
+        """The tokens of document ``d`` as strings (for explanations and tests)."""
+        return [self.vocab[i] for i in self.ids[self.offsets[d] : self.offsets[d + 1]]]
+
+
+def tokenize_batch(texts: Iterable[str]) -> TokenBatch:
+    """Tokenise normalised texts into one :class:`TokenBatch`."""
+    vocab: dict[str, int] = {}
+    chunks: list[list[int]] = []
+    lengths: list[int] = []
+    setdefault = vocab.setdefault
+    for text in texts:
+        ids = [setdefault(t, len(vocab)) for t in tokens(text)]
+        chunks.append(ids)
+        lengths.append(len(ids))
+    offsets = concat_offsets(lengths)
+    flat = np.fromiter((i for ids in chunks for i in ids), dtype=np.int32, count=int(offsets[-1]))
+    words = list(vocab)
+    hashes = np.fromiter((token_hash(t) for t in words), dtype=np.uint64, count=len(words))
+    return TokenBatch(ids=flat, offsets=offsets, vocab=words, hashes=hashes)
+
+
+def concat_offsets(lengths: Sequence[int]) -> np.ndarray:
+    """Offsets (len + 1, int64) for segments of the given lengths."""
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return offsets

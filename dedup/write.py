@@ -1,0 +1,70 @@
+"""Write results atomically as JSONL, CSV or TSV (a crash never leaves a half-written file)."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import enum
+import json
+import os
+import sys
+import tempfile
+from typing import IO, Iterable, Iterator, Mapping
+
+
+class Format(str, enum.Enum):
+    """Output formats."""
+
+    JSONL = "jsonl"
+    CSV = "csv"
+    TSV = "tsv"
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike[str]) -> Iterator[IO[str]]:
+    """Open ``path`` for writing text; the file appears complete or not at all.
+
+    Writes go to a temporary file in the same directory, which is flushed,
+    fsynced and renamed over ``path`` only when the block ends without error.
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".dedup-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_records(handle: IO[str], records: Iterable[Mapping[str, object]], *, fmt: Format, columns: list[str]) -> int:
+    """Write records (dicts with at least ``columns``) to an open text handle; returns the count."""
+    count = 0
+    if fmt is Format.JSONL:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            count += 1
+        return count
+    writer = csv.DictWriter(
+        handle, fieldnames=columns, delimiter="\t" if fmt is Format.TSV else ",", extrasaction="ignore", lineterminator="\n"
+    )
+    writer.writeheader()
+    for record in records:
+        writer.writerow(record)
+        count += 1
+    return count
+
+
+def write_output(
+    path: str | os.PathLike[str] | None, records: Iterable[Mapping[str, object]], *, fmt: Format, columns: list[str]
+) -> int:
+    """Write records to ``path`` atomically, or to stdout when ``path`` is None or "-"."""
+    if path is None or os.fspath(path) == "-":
+        return write_records(sys.stdout, records, fmt=fmt, columns=columns)
+    with atomic_open(path) as handle:
+        return write_records(handle, records, fmt=fmt, columns=columns)
