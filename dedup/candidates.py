@@ -84,3 +84,40 @@ def candidate_pairs(sigs: np.ndarray, *, threshold: float, bands: int | None = N
         return np.zeros((0, 2), dtype=np.int64)
     unique = np.unique(np.concatenate(codes))
     return np.stack((unique // docs, unique % docs), axis=1)
+
+
+def query_pairs(queries: np.ndarray, index: np.ndarray, *, threshold: float) -> np.ndarray:
+    """Pairs (query row, index row) sharing at least one LSH band, as an (m, 2) int64 array, sorted.
+
+    The bands and rows are ``MinHashLSH(threshold, num_perm)``'s, so this is
+    what ``MinHashLSH.query`` returns for each query against an LSH holding
+    the index rows. Empty signatures never match.
+    """
+    if queries.shape[1] != index.shape[1]:
+        raise ValueError(f"queries have {queries.shape[1]} permutations but the index has {index.shape[1]}")
+    bands, rows = lsh_params(threshold, index.shape[1])
+    q_live = np.flatnonzero(~np.all(queries == EMPTY, axis=1))
+    i_live = np.flatnonzero(~np.all(index == EMPTY, axis=1))
+    q_sigs, i_sigs = queries[q_live], index[i_live]
+    found: list[np.ndarray] = []
+    count = len(index)
+    for band in range(bands):
+        lo, hi = band * rows, (band + 1) * rows
+        i_keys = _band_keys(i_sigs, lo, hi)
+        order = np.argsort(i_keys, kind="stable")
+        sorted_keys = i_keys[order]
+        q_keys = _band_keys(q_sigs, lo, hi)
+        start = np.searchsorted(sorted_keys, q_keys, side="left")
+        stop = np.searchsorted(sorted_keys, q_keys, side="right")
+        hits = stop - start
+        if not hits.any():
+            continue
+        q_rows = np.repeat(np.arange(len(q_keys)), hits)
+        offsets = np.arange(hits.sum()) - np.repeat(np.cumsum(hits) - hits, hits)
+        i_rows = order[np.repeat(start, hits) + offsets]
+        same = np.all(q_sigs[q_rows, lo:hi] == i_sigs[i_rows, lo:hi], axis=1)
+        found.append(q_live[q_rows[same]] * count + i_live[i_rows[same]])
+    if not found:
+        return np.zeros((0, 2), dtype=np.int64)
+    unique = np.unique(np.concatenate(found))
+    return np.stack((unique // count, unique % count), axis=1)

@@ -52,23 +52,30 @@ def row_dots(matrix: sparse.csr_matrix, left: np.ndarray, right: np.ndarray) -> 
     return np.asarray(matrix[left].multiply(matrix[right]).sum(axis=1)).ravel()
 
 
-def _shingle_incidence(shingles: ShingleBatch, docs: np.ndarray) -> sparse.csr_matrix:
-    """Binary document x shingle matrix for the given documents (rows in the order of ``docs``)."""
-    sizes = shingles.sizes()[docs]
-    parts = [shingles.doc(int(d)) for d in docs]
-    flat = np.concatenate(parts) if parts else np.zeros(0, np.uint32)
+def _shingle_incidence(rows_of: list[np.ndarray]) -> sparse.csr_matrix:
+    """Binary row x shingle matrix of the given sorted distinct shingle arrays."""
+    sizes = [len(r) for r in rows_of]
+    flat = np.concatenate(rows_of) if rows_of else np.zeros(0, np.uint32)
     _, cols = np.unique(flat, return_inverse=True)
-    rows = np.repeat(np.arange(len(docs), dtype=np.int64), sizes)
-    return sparse.csr_matrix((np.ones(len(flat), dtype=np.float64), (rows, cols.ravel())), shape=(len(docs), int(cols.max(initial=-1)) + 1))
+    rows = np.repeat(np.arange(len(rows_of), dtype=np.int64), sizes)
+    return sparse.csr_matrix(
+        (np.ones(len(flat), dtype=np.float64), (rows, cols.ravel())), shape=(len(rows_of), int(cols.max(initial=-1)) + 1)
+    )
 
 
-def common_shingles(shingles: ShingleBatch, left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """|A & B| of the shingle sets of each pair."""
+def common_shingles(
+    shingles: ShingleBatch, left: np.ndarray, right: np.ndarray, *, other: ShingleBatch | None = None
+) -> np.ndarray:
+    """|A & B| for each pair: A = ``shingles`` row ``left[k]``, B = row ``right[k]`` of ``other``
+    (default: of ``shingles`` too)."""
     if len(left) == 0:
         return np.zeros(0, dtype=np.int64)
-    involved, inverse = np.unique(np.concatenate((left, right)), return_inverse=True)
-    matrix = _shingle_incidence(shingles, involved)
-    return np.rint(row_dots(matrix, inverse[: len(left)], inverse[len(left) :])).astype(np.int64)
+    other = shingles if other is None else other
+    left_docs, left_inv = np.unique(left, return_inverse=True)
+    right_docs, right_inv = np.unique(right, return_inverse=True)
+    rows = [shingles.doc(int(d)) for d in left_docs] + [other.doc(int(d)) for d in right_docs]
+    matrix = _shingle_incidence(rows)
+    return np.rint(row_dots(matrix, left_inv.ravel(), right_inv.ravel() + len(left_docs))).astype(np.int64)
 
 
 def number_agreement(tokens: TokenBatch, left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -28,11 +28,12 @@ _HTML_DROP = re.compile(r"<(script|style)\b[^<>]*>.*?</\1\s*>|<!--.*?-->", re.I 
 _SPACE_RUN = re.compile(r" {2,}")
 _SPACE_NL = re.compile(r" ?\n ?")
 _NL_RUN = re.compile(r"\n{3,}")
+_GAP = re.compile(r"\s+")
 
 # ----------------------------------------------------------------------------- vocabulary
-_AGENCY = (r"(?:Reuters?|REUTERS?|Associated Press|AP|AFP|Agence France[- ]Presse|Bloomberg|dpa|DPA|ANI|PTI|IANS|UPI|Xinhua|XINHUA"
+_AGENCY = (r"(?:Reuters?|REUTERS?|Associated Press|AP|AFP|Agence France[- ]Presse|Bloomberg|DPA|ANI|PTI|IANS|UPI|Xinhua|XINHUA"
            r"|Kyodo|EFE|ANSA|Yonhap|TASS|Interfax|Anadolu|Bernama|Antara|AAP|Press Association|PA|CNA|WAM|KUNA|IRNA|APP|NNA|Agencies)")
-_MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?"
+_MONTH = (r"(?i:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?"
           r"|dec(?:ember)?|janvier|février|mars|avril|mai|juin|juillet|août|septembre|octobre|novembre|décembre|enero|febrero|marzo"
           r"|abril|mayo|junio|julio|agosto|septiembre|octubre|noviembre|diciembre|januar|februar|märz|juni|juli|oktober|dezember)\.?")
 _WEEKDAY = (r"(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)(?:day)?\.?|wednesday|saturday|lundi|mardi|mercredi|jeudi|vendredi|samedi"
@@ -44,12 +45,12 @@ _TZ = (r"(?:gmt|utc|et|est|edt|ct|cst|cdt|mt|mst|mdt|pt|pst|pdt|bst|cet|cest|eet
        r"|wat|eat|gst|pkt|z)(?:\s*[+-]\s*\d{1,2}(?::?\d{2})?)?")
 _TOKEN = (rf"(?:(?:last |first )?(?:updated|update|published|posted|modified|created|released|issued|filed|uploaded|dated?|time|on"
           rf"|at|le|el|am|um|de|del|du|à|uhr)|{_WEEKDAY}|{_MONTH}|\d{{4}}-\d\d-\d\dt\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:z|[+-]\d\d:?\d\d)?"
-          rf"|\d{{1,4}}[./-]\d{{1,2}}[./-]\d{{1,4}}|\d{{1,2}}[:h]\d\d(?::\d\d)?|\d{{1,2}}\.\d\d(?= ?(?:{_TZ}|[ap]\.?m\b|uhr|h\b))"
+          rf"|(?<![\d.])\d{{1,4}}(?P<s1>[./-])\d{{1,2}}(?P=s1)\d{{1,4}}(?![\d.])|\d{{1,2}}[:h]\d\d(?::\d\d)?|\d{{1,2}}\.\d\d(?= ?(?:{_TZ}|[ap]\.?m\b|uhr|h\b))"
           rf"|[ap]\.?m\.?|{_TZ}|(?:\d+|an?|one) (?:second|sec|minute|min|hour|hr|day|week|month)s? ago|just now|yesterday|today"
           rf"|\d{{1,4}}(?:st|nd|rd|th|\.)?)")
 _DATE_LINE = re.compile(rf"[\W_]*(?:{_TOKEN}(?:[\s,.|/·•:()\[\]-]+|$))+", re.I)
-_DATE_SIGNAL = re.compile(rf"\d{{1,2}}[:h]\d\d|\d[./-]\d{{1,2}}[./-]\d|\bago\b|\b{_MONTH}[\s,]*\d|\d[\s.]*{_MONTH}\b", re.I)
-_NUM_DATE = re.compile(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}")
+_DATE_SIGNAL = re.compile(rf"\d{{1,2}}[:h]\d\d|\d([./-])\d{{1,2}}\1\d|\bago\b|\b{_MONTH}[\s,]*\d|\d[\s.]*{_MONTH}\b", re.I)
+_DATE_WORD = re.compile(rf"\d([./-])\d{{1,2}}\1\d|\b{_MONTH}\b")
 
 _NAME = r"[A-Z][\w'’.-]*"
 _PERSON = rf"{_NAME}(?:\s+(?:{_NAME}|van|von|de|da|del|der|la|le|al|bin|el|di|du|dos|ter)){{1,3}}"
@@ -65,14 +66,14 @@ _SHORT = re.compile("|".join((
     rf"By:?\s+(?:{_PEOPLE}|[Oo]ur (?:[Cc]orrespondents?|[Rr]eporters?|[Ss]taff|[Bb]ureau)|{_AGENCY}(?: [Ss]taff)?|Staff(?: [A-Z]\w+)?)"
     rf"(?:{_SEP}(?:{_AGENCY}|[A-Z][\w&.'-]*(?:\s+(?:[A-Z][\w&.'-]*|of|for|and|in))*))?",   # By John Smith, Reuters
     rf"{_PERSON}{_SEP}{_AGENCY}",                                                       # John Smith | AFP
-    rf"(?:From |By )?(?:(?:[Oo]ur|The|[A-Z][\w&.'-]*)\s+){{0,3}}(?:[Ss]taff(?: [Ww]riters?| [Rr]eporters?| [Cc]orrespondents?)?"
-    r"|[Ww]riters?|[Dd]esk|[Rr]eporters?|[Cc]orrespondents?|[Bb]ureau|[Ww]ire (?:[Ss]ervices?|[Rr]eports?)|News Service|[Aa]gencies)"
-    r"(?:\s+(?:and|&|with)\s+(?:[Aa]gencies|[Ww]ire (?:[Ss]ervices?|[Rr]eports?)))?",   # Staff Writer, Reuters Staff
-    rf"[-–—(\s]*(?:{_AGENCY}|[Rr]euters?|REUTERS?)[)\s]*(?:\.\.\.)?",                  # Reuters / -- AFP / (AFP) / REUTER...
+    r"(?:From |By )?(?:(?:(?i:our|the)|[A-Z][\w&.'-]*)\s+){0,3}(?i:(?:staff(?: writers?| reporters?| correspondents?)?|writers?"
+    r"|desk|reporters?|correspondents?|bureau|wire (?:services?|reports?)|news service|agencies)"
+    r"(?:\s+(?:and|&|with)\s+(?:agencies|wire (?:services?|reports?)))?)",                 # Staff Writer, Reuters Staff
+    rf"[-–—(\s]*(?:{_AGENCY}|(?i:reuters?))[)\s]*(?:\.\.\.)?",                  # Reuters / -- AFP / (AFP) / REUTER...
     rf"{_AGENCY}{_SEP}{_PLACE}(?:\s*(?:,|and|&|/)\s*{_PLACE})*",                       # Reuters, BAGHDAD and TIKRIT, Iraq
     rf"{_PLACE}(?:,\s*{_PLACE})*\s*\({_AGENCY}\)\s*[-–—:]*",                            # WASHINGTON (Reuters) -
     r"(?:More|Read more|Latest|More stories|More news) (?:from|on|at) [A-Z][\w.&' -]{0,40}",
-    r"(?:[-=#*]{1,3}\s*)?(?:ENDS?|\(END\)|-30-|###|xxx)",
+    r"(?:[-=#*]{1,3}\s*)?(?i:ends?|\(end\)|-30-|###|xxx)",
     r"(?i:(?:https?://)?(?:www\.)?[\w-]+(?:\.[\w-]+)*\.(?:com|net|org|co\.uk|co|info|news|in|au|uk|de|fr|vn)(?:/\S*)?)",
     r"(?i:advertisement|story continues below(?: advertisement)?|continue reading(?: the main story)?|read (?:the )?full (?:story|article)"
     r"|scroll (?:down )?to continue(?: reading)?|media playback is unsupported on your device)",
@@ -89,14 +90,16 @@ _FOOTER = re.compile(
     r" (?:originally )?(?:published|produced|first published)|originally (?:appeared|published)))",
     re.I)
 _REPORTING = re.compile(
-    r"\(\s*(?:[Aa]dditional |[Ff]urther )?(?:[Rr]eporting|[Ww]riting|[Ee]diting|[Cc]ompiled|[Rr]esearch|[Tt]ranslat\w+|[Ee]dited|"
-    rf"[Ww]ritten|[Pp]roduction|[Gg]raphics)\b[^()]*?\bby\b[^()]*?(?:\)\.?|$)|(?:(?:Additional |Further )?(?:[Rr]eporting|[Ww]riting|[Ee]diting|"
+    r"(?i:\(\s*(?:additional |further )?(?:reporting|writing|editing|compiled|research|translat\w+|edited|written|production"
+    rf"|graphics)\b[^()]*?\bby\b[^()]*?(?:\)\.?|$))|(?:(?:Additional |Further )?(?:[Rr]eporting|[Ww]riting|[Ee]diting|"
     rf"[Ee]dited|[Ww]ritten|[Cc]ompiled) by {_PEOPLE}(?: in {_PLACE})?(?:\s*[;,]\s*|\.?$))+")
 _CREDIT = (rf"(?:{_AGENCY}|EPA(?:-EFE)?|Getty(?: Images)?|GETTY(?: IMAGES)?|POOL|Pool|ANADOLU|SIPA|NurPhoto|ZUMA|Shutterstock|Handout|"
            rf"AFP PHOTO|AP Photo)(?:/(?:{_NAME}(?: {_NAME}){{0,3}}|File Photo|FILE PHOTO|Pool|POOL|File|FILE|via \w+))+")
 _CREDIT_END = re.compile(
     rf"(?:^|\s|\()(?:{_CREDIT}|{_PERSON}\s*/\s*(?:{_AGENCY}|Getty Images|EPA)|\((?:AP|AFP|Reuters|EPA|File) [Pp]hoto\b[^()]{{0,80}}\)"
-    r"|\((?:[Ff]ile )?[Pp]hoto(?: by)?\s*[:/]?[^()]{1,60}\))\s*\)?\.?$")
+    r"|(?i:\((?:file )?photo(?: by)?\s*[:/]?[^()]{1,60}\)))\s*\)?\.?$")
+_CREDIT_CUT = re.compile(r"/[A-Z][\w'’-]*$")
+_CREDIT_TAIL = re.compile(rf"{_NAME}(?: {_NAME})?(?:/[\w ]{{1,20}})*")
 _TERMINAL = tuple('.!?:;")]\'')
 _DATE_END = re.compile(rf"(?:{_MONTH}\s*\d{{1,2}},?\s*\d{{4}}|\d{{1,2}}\s*{_MONTH}\s*\d{{4}})\.$", re.I)
 
@@ -106,23 +109,23 @@ _DATELINE_STRONG = re.compile(
     rf"|[A-Z][A-Z.'’-]+(?:\s+[A-Z][A-Z.'’-]+)*(?:,\s*[A-Z][\w.]*)*,\s*{_MONTH}\s*\d{{1,2}}(?:,\s*\d{{4}})?\s*[-–—]+\s*")
 _DATELINE_WEAK = re.compile(r"[A-Z]{2}[A-Z'’-]*(?:\s+[A-Z][A-Z.'’-]+){0,3}(?:,\s*[A-Z][\w.]+(?:\s+[A-Z][\w.]+)?)?\s*(?:[-–—]{1,2}|:)\s+"
                             r"|[A-Z][a-z]+(?:[- ][A-Z][a-z]+)?\s+[-–—]{1,2}\s+")
-_MASTHEAD = re.compile(r"(?:The\s+)?(?:[A-Z][\w&'.-]*\s+){0,3}(?:Times|Post|Herald|Gazette|Tribune|Journal|News|Daily|Chronicle|Observer"
-                       r"|Courier|Review|Report|Ledger|Digest|Network|Online|Today|Telegraph|Guardian|Independent|Express|Mirror"
-                       r"|Standard|Mail|Insider|Wire|Monitor|Record|Register|Bulletin|Dispatch|Inquirer|Examiner|Sentinel|Weekly"
-                       r"|Magazine|Watch|Hub|Press|Star|Globe|Nation|Voice|Leader|International)(?:\s+(?:\d+|[A-Z]{2,4}))?")
+_MASTHEAD = re.compile(r"(?=[A-Z])(?:The\s+)?(?:[A-Z][\w&'.-]*\s+){0,3}(?:[A-Z][\w&'.-]*?)?(?i:times|post|herald|gazette|tribune|journal|news|daily"
+                       r"|chronicle|observer|courier|review|report|ledger|digest|network|online|today|telegraph|guardian|independent"
+                       r"|express|mirror|standard|mail|insider|wire|monitor|record|register|bulletin|dispatch|inquirer|examiner|sentinel"
+                       r"|weekly|magazine|watch|hub|press|star|globe|nation|voice|leader|line|international)(?:\s+(?:\d+|[A-Z]{2,4}))?")
 
 
 def _line_rule(s: str) -> int:
     """0 = story text; 1 = boilerplate line; 2 = footer line (a wrapped tail may follow); 3 = photo credit."""
     words = s.count(" ") + 1
+    if words <= 60 and ("/" in s or "(" in s) and _CREDIT_END.search(s):
+        return 3
     if words <= 12 and len(s) <= 160:
         if _SHORT.fullmatch(s):
             return 1
-        if _DATE_LINE.fullmatch(s) and _DATE_SIGNAL.search(s) and len(_NUM_DATE.findall(s)) < 3:
+        if _DATE_LINE.fullmatch(s) and _DATE_SIGNAL.search(s) and len(_DATE_WORD.findall(s)) < 3:
             return 1
-    if words <= 60 and ("/" in s or "(" in s) and _CREDIT_END.search(s):
-        return 3
-    if words <= 40 and (_FOOTER.match(s) or "syndicated feed" in s):
+    if words <= 40 and (_FOOTER.match(s) or "syndicated feed" in s.lower()):
         return 2
     if _REPORTING.fullmatch(s):
         return 2
@@ -140,23 +143,32 @@ def _strip_dateline(s: str) -> str | None:
     return rest
 
 
+def _view(line: str) -> str:
+    """The line as the rules see it: stripped, and for non-ASCII lines with unified spaces, quotes and dashes."""
+    if line.isascii():
+        return line.strip()
+    return _SPACE_RUN.sub(" ", line.translate(_CHAR_MAP).replace("\n", " ")).strip()
+
+
 def strip_boilerplate(text: str) -> str:
     """Remove syndication boilerplate lines/prefixes, keep story text untouched otherwise."""
     lines = text.split("\n")
-    s = [ln.strip() for ln in lines]
+    s = [_view(ln) for ln in lines]
     n = len(lines)
     kind = [_line_rule(x) if x else 0 for x in s]
     keep = [k == 0 for k in kind]
     for i in range(n):
-        if kind[i] == 3 and i and s[i - 1]:                       # caption wrapped over several lines
-            first, prev = i, s[i - 1]
-            lone = _CREDIT_END.match(s[i]) is not None
-            while first > 0 and first > i - 3 and s[first - 1] and keep[first - 1] and (
-                    not s[first][0].isupper() or not s[first - 1].endswith(_TERMINAL)
-                    or (lone and first == i and _DATE_END.search(prev) and prev.count(" ") < 40)):
+        if kind[i] == 3:                                          # a caption wrapped over several lines
+            first, lone = i, _CREDIT_END.match(s[i]) is not None
+            while first > max(i - 3, 0) and s[first - 1] and keep[first - 1] and (
+                    not s[first][0].isupper()
+                    or ((first < i or not lone) and not s[first - 1].endswith(_TERMINAL) and s[first - 1].count(" ") >= 5)
+                    or (lone and first == i and s[i - 1].count(" ") < 40 and _DATE_END.search(s[i - 1]))):
                 first -= 1
             if first < i and (first == 0 or not s[first - 1] or not keep[first - 1] or s[first - 1].endswith(_TERMINAL)):
                 keep[first:i] = [False] * (i - first)
+        if kind[i] == 3 and i + 1 < n and _CREDIT_CUT.search(s[i]) and _CREDIT_TAIL.fullmatch(s[i + 1]):
+            keep[i + 1] = False                                    # "... REUTERS/Pedro" / "Mensah"
         elif kind[i] == 2 and s[i].startswith("(") and ")" not in s[i]:  # "(Reporting by X; Editing by" / "Y Z)"
             for j in range(i + 1, min(i + 4, n)):
                 if not s[j] or "(" in s[j]:
@@ -178,8 +190,10 @@ def strip_boilerplate(text: str) -> str:
             continue
         rest = _strip_dateline(s[i])
         if rest is not None:
-            lines[i] = rest
-            keep[i] = _line_rule(rest) == 0
+            cut = next((m.end() for m in _GAP.finditer(lines[i]) if _view(lines[i][m.end():]) == rest), None)
+            if cut is not None:
+                lines[i] = lines[i][cut:]
+                keep[i] = _line_rule(rest) == 0
             break
         if long_line or seen >= 5:
             break

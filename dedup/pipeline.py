@@ -9,13 +9,14 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from dedup.candidates import candidate_pairs
-from dedup.clusters import Overlaps, find_digests, link_stories, name_stories
+from dedup.clusters import link_stories, name_stories
+from dedup.digests import find_digests
 from dedup.confirm import PairScores, is_copy, score_pairs, tfidf_matrix
 from dedup.document import Document, date_sort_key
 from dedup.errors import InputError, OptionError
 from dedup.fingerprint import signatures
 from dedup.normalize import normalize
-from dedup.shingle import shingle_batch
+from dedup.shingle import ShingleBatch, shingle_batch
 from dedup.tokenize import tokenize_batch
 
 
@@ -27,11 +28,12 @@ class Options:
     num_perm: int = 128
     seed: int = 1
     lsh_threshold: float = 0.1
-    cosine: float = 0.55
+    residual_threshold: float = 0.05
+    cosine: float = 0.6
     containment: float = 0.7
     numbers: float = 0.3
-    source_share: float = 0.2
-    dominant_share: float = 0.5
+    source_share: float = 0.12
+    dominant_share: float = 0.6
     strip_boilerplate: bool = True
 
     def __post_init__(self) -> None:
@@ -41,6 +43,8 @@ class Options:
             raise OptionError(f"num_perm must be an integer from 8 to 1024, got {self.num_perm!r}")
         if not isinstance(self.seed, int) or self.seed < 0:
             raise OptionError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if not 0.0 < self.residual_threshold < 1.0:
+            raise OptionError(f"residual_threshold must be between 0 and 1 (exclusive), got {self.residual_threshold!r}")
         if not 0.0 < self.lsh_threshold < 1.0:
             raise OptionError(
                 f"lsh_threshold must be between 0 and 1 (exclusive), got {self.lsh_threshold!r}; "
@@ -151,7 +155,7 @@ def cluster(
     confirmed = scores.select(is_copy(scores, cosine=options.cosine, containment=options.containment, numbers=options.numbers))
     stages.done("confirm")
     say(f"clustering {len(confirmed):,} confirmed pairs")
-    stories = assign_stories(n, scores, confirmed, shingle_sizes=shingles.sizes(), dates=_dates(documents), options=options)
+    stories = assign_stories(scores, confirmed, shingles=shingles, sigs=sigs, dates=_dates(documents), options=options)
     stages.done("cluster")
     result = _result(documents, confirmed, stories)
     result.stats.update(
@@ -177,23 +181,31 @@ class StoryAssignment:
 
 
 def assign_stories(
-    n: int, scores: PairScores, confirmed: PairScores, *, shingle_sizes: np.ndarray, dates: np.ndarray, options: Options
+    scores: PairScores,
+    confirmed: PairScores,
+    *,
+    shingles: ShingleBatch,
+    sigs: np.ndarray,
+    dates: np.ndarray,
+    options: Options,
 ) -> StoryAssignment:
     """Cluster step: digest guard, components, then naming by earliest member."""
-    overlaps = Overlaps(scores.left, scores.right, scores.common, shingle_sizes)
-    related = np.maximum(scores.cosine, scores.containment) >= options.source_share
+    n = len(shingles)
     digests = find_digests(
-        n,
-        (scores.left[related], scores.right[related]),
-        overlaps,
+        shingles,
+        sigs,
+        scores,
+        confirmed,
         source_share=options.source_share,
         dominant_share=options.dominant_share,
+        residual_threshold=options.residual_threshold,
+        seed=options.seed,
     )
-    components = link_stories(n, (confirmed.left, confirmed.right), digests=digests)
+    labels = link_stories(n, (confirmed.left, confirmed.right), digests=digests)
     centrality = np.zeros(n)
     np.add.at(centrality, confirmed.left, confirmed.cosine)
     np.add.at(centrality, confirmed.right, confirmed.cosine)
-    stories = name_stories(components, dates=dates, centrality=centrality)
+    stories = name_stories(labels, dates=dates, centrality=centrality)
     return StoryAssignment(labels=stories.labels, canonical=stories.canonical, digests=digests)
 
 
