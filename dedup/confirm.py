@@ -120,9 +120,23 @@ def score_pairs(
     )
 
 
-def is_copy(scores: PairScores, *, cosine: float, containment: float, numbers: float) -> np.ndarray:
-    """The confirmation rule: the texts agree in wording (TF-IDF cosine, or containment for
-    truncated copies) and in facts (the figures one reports are in the other)."""
-    worded = (scores.cosine >= cosine) | (scores.containment >= containment)
+def is_copy(
+    scores: PairScores, *, cosine: float, overlap: float, strong_cosine: float, containment: float, numbers: float
+) -> np.ndarray:
+    """The confirmation rule. The texts agree in wording:
+
+    - TF-IDF cosine >= ``cosine`` with at least ``overlap`` of the shorter
+      text's shingles in the other (same vocabulary *and* same passages), or
+    - cosine >= ``strong_cosine`` (restyled copies that broke many shingles), or
+    - containment >= ``containment`` (truncated copies, short items quoted whole);
+
+    and in facts: the figures the one with fewer numbers reports are (mostly,
+    ``numbers``) in the other, unless it has fewer than three.
+    """
+    worded = (
+        ((scores.cosine >= cosine) & (scores.containment >= overlap))
+        | (scores.cosine >= strong_cosine)
+        | (scores.containment >= containment)
+    )
     factual = scores.few_numbers | (scores.numbers >= numbers)
     return worded & factual

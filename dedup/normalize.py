@@ -9,77 +9,104 @@ import unicodedata
 __all__ = ["normalize", "strip_boilerplate"]
 
 # ----------------------------------------------------------------------------- characters
-_CHAR_MAP: dict[int, str | None] = {}
+_CHAR_MAP: dict[str, str] = {}
 for _chars, _to in (
     ("‘’‚‛′‵ʹʻʼʽ`´‹›＇", "'"),
     ("“”„‟″‶«»〝〞〟＂", '"'),
     ("‐‑‒–—―−⁃﹘﹣－", "-"),
     ("\t\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000", " "),
     ("\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029", "\n"),
+    ("\u00ad\u200b\u200c\u200d\u2060\ufeff\u180e" + "".join(map(chr, [*range(9), *range(14, 28), 31, *range(127, 133), *range(134, 160)])), ""),
 ):
-    _CHAR_MAP.update({ord(c): _to for c in _chars})
-_CHAR_MAP.update({c: None for c in (*range(0x00, 0x09), *range(0x0E, 0x1C), 0x1F, *range(0x7F, 0x85), *range(0x86, 0xA0))})
-_CHAR_MAP.update({ord(c): None for c in "\u00ad\u200b\u200c\u200d\u2060\ufeff\u180e"})
+    _CHAR_MAP.update(dict.fromkeys(_chars, _to))
+_CHAR_RE = re.compile("[" + re.escape("".join(_CHAR_MAP)) + "]")
 
-_HTML_HINT = re.compile(r"</?(?:p|br|div|span|a|li|ul|ol|h[1-6]|strong|em|b|i|u|img|figure|figcaption|blockquote|table|tr|td|th"
-                        r"|section|article|header|footer|aside|nav|script|style|iframe|small|sup|sub)\b[^<>]{0,500}?/?>", re.I)
-_HTML_BLOCK_END = re.compile(r"<(?:br\b[^<>]*|/(?:p|div|li|h[1-6]|blockquote|tr|table|section|article|figure|header|footer))>", re.I)
+
+def _char_sub(m: re.Match[str]) -> str:
+    return _CHAR_MAP[m.group()]
+
+
+_HTML_TAG = re.compile(r"</?(?:p|br|div|span|a|li|ul|ol|h[1-6]|strong|em|b|i|u|img|figure|figcaption|blockquote|table|tr|td|th"
+                       r"|section|article|header|footer|aside|nav|script|style|iframe|small|sup|sub)\b[^<>]{0,500}?/?>", re.I)
+_HTML_BREAK = re.compile(r"<(?:br\b[^<>]*|/(?:p|div|li|h[1-6]|blockquote|tr|table|section|article|figure|header|footer))>", re.I)
 _HTML_DROP = re.compile(r"<(script|style)\b[^<>]*>.*?</\1\s*>|<!--.*?-->", re.I | re.S)
-_SPACE_RUN = re.compile(r" {2,}")
-_SPACE_NL = re.compile(r" ?\n ?")
-_NL_RUN = re.compile(r"\n{3,}")
 _GAP = re.compile(r"\s+")
 
 # ----------------------------------------------------------------------------- vocabulary
-_AGENCY = (r"(?:Reuters?|REUTERS?|Associated Press|AP|AFP|Agence France[- ]Presse|Bloomberg|DPA|ANI|PTI|IANS|UPI|Xinhua|XINHUA"
-           r"|Kyodo|EFE|ANSA|Yonhap|TASS|Interfax|Anadolu|Bernama|Antara|AAP|Press Association|PA|CNA|WAM|KUNA|IRNA|APP|NNA|Agencies)")
-_MONTH = (r"(?i:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?"
-          r"|dec(?:ember)?|janvier|février|mars|avril|mai|juin|juillet|août|septembre|octobre|novembre|décembre|enero|febrero|marzo"
-          r"|abril|mayo|junio|julio|agosto|septiembre|octubre|noviembre|diciembre|januar|februar|märz|juni|juli|oktober|dezember)\.?")
-_WEEKDAY = (r"(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)(?:day)?\.?|wednesday|saturday|lundi|mardi|mercredi|jeudi|vendredi|samedi"
-            r"|dimanche|lunes|martes|miércoles|jueves|viernes|sábado|domingo|(?:segunda|terça|quarta|quinta|sexta)(?:-feira)?|montag"
-            r"|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|lunedì|martedì|mercoledì|giovedì|venerdì|sabato|domenica|senin"
-            r"|selasa|rabu|kamis|jum'?at|sabtu|minggu|pazartesi|salı|çarşamba|perşembe|cuma|cumartesi|pazar|thứ (?:hai|ba|tư|năm|sáu|bảy|[2-7])"
-            r"|chủ nhật|cn")
+_AGENCIES = ("Reuters Reuter REUTERS REUTER AP AFP Bloomberg DPA ANI PTI IANS UPI Xinhua XINHUA Kyodo EFE ANSA Yonhap TASS Interfax "
+             "Anadolu Bernama Antara AAP PA CNA WAM KUNA IRNA APP NNA Agencies").split()
+_AGENCY = "(?:" + "|".join(_AGENCIES + ["Associated Press", "Agence France[- ]Presse", "Press Association"]) + ")"
+_MONTHS = ("january february march april may june july august september october november december jan feb mar apr jun jul aug sep "
+           "sept oct nov dec janvier février mars avril mai juin juillet août septembre octobre novembre décembre enero febrero marzo "
+           "abril mayo junio julio agosto septiembre octubre noviembre diciembre januar februar märz juni juli oktober dezember").split()
+_WEEKDAYS = ("monday tuesday wednesday thursday friday saturday sunday mon tue tues wed thu thur thurs fri sat sun lundi mardi "
+             "mercredi jeudi vendredi samedi dimanche lunes martes miércoles jueves viernes sábado domingo segunda terça quarta quinta "
+             "sexta montag dienstag mittwoch donnerstag freitag samstag sonntag lunedì martedì mercoledì giovedì venerdì sabato "
+             "domenica senin selasa rabu kamis jumat sabtu minggu pazartesi salı çarşamba perşembe cuma cumartesi pazar").split()
+_LABELS = ("updated update published posted modified created released issued filed uploaded date dated time on at le el am um de "
+           "del du à uhr last first just yesterday today an a one").split()
+_STAFF = "staff writer writers desk reporter reporters correspondent correspondents bureau agencies services service reports".split()
+_SOCIAL = ("share this article story page post on via facebook twitter x linkedin email e-mail whatsapp telegram reddit pinterest "
+           "print tweet f t in copy link messenger flipboard comment comments save").split()
+_UI = "advertisement story continue scroll media read more latest end ends xxx".split()
+
+
+def _alt(words: list[str]) -> str:
+    return "|".join(sorted(map(re.escape, words), key=len, reverse=True))
+
+
+_MONTH = rf"(?i:(?:{_alt(_MONTHS)})\.?)"
 _TZ = (r"(?:gmt|utc|et|est|edt|ct|cst|cdt|mt|mst|mdt|pt|pst|pdt|bst|cet|cest|eet|eest|ist|jst|kst|hkt|sgt|aest|aedt|wib|ict|msk|sast"
        r"|wat|eat|gst|pkt|z)(?:\s*[+-]\s*\d{1,2}(?::?\d{2})?)?")
-_TOKEN = (rf"(?:(?:last |first )?(?:updated|update|published|posted|modified|created|released|issued|filed|uploaded|dated?|time|on"
-          rf"|at|le|el|am|um|de|del|du|à|uhr)|{_WEEKDAY}|{_MONTH}|\d{{4}}-\d\d-\d\dt\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:z|[+-]\d\d:?\d\d)?"
-          rf"|(?<![\d.])\d{{1,4}}(?P<s1>[./-])\d{{1,2}}(?P=s1)\d{{1,4}}(?![\d.])|\d{{1,2}}[:h]\d\d(?::\d\d)?|\d{{1,2}}\.\d\d(?= ?(?:{_TZ}|[ap]\.?m\b|uhr|h\b))"
-          rf"|[ap]\.?m\.?|{_TZ}|(?:\d+|an?|one) (?:second|sec|minute|min|hour|hr|day|week|month)s? ago|just now|yesterday|today"
-          rf"|\d{{1,4}}(?:st|nd|rd|th|\.)?)")
+_TOKEN = (rf"(?:(?:{_alt(_WEEKDAYS)})(?:day|-feira)?\.?|thứ (?:hai|ba|tư|năm|sáu|bảy|[2-7])|chủ nhật|cn|{_MONTH}|jum'at"
+          rf"|(?:last |first )?(?:{_alt(_LABELS[:-6])})|just now|yesterday|today|(?:\d+|an?|one) (?:second|sec|minute|min|hour|hr|day"
+          rf"|week|month)s? ago|\d{{4}}-\d\d-\d\dt\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:z|[+-]\d\d:?\d\d)?|(?<![\d.])\d{{1,4}}(?P<s1>[./-])"
+          rf"\d{{1,2}}(?P=s1)\d{{1,4}}(?![\d.])|\d{{1,2}}[:h]\d\d(?::\d\d)?|\d{{1,2}}\.\d\d(?= ?(?:{_TZ}|[ap]\.?m\b|uhr|h\b))"
+          rf"|[ap]\.?m\.?|{_TZ}|\d{{1,4}}(?:st|nd|rd|th|\.)?)")
 _DATE_LINE = re.compile(rf"[\W_]*(?:{_TOKEN}(?:[\s,.|/·•:()\[\]-]+|$))+", re.I)
 _DATE_SIGNAL = re.compile(rf"\d{{1,2}}[:h]\d\d|\d([./-])\d{{1,2}}\1\d|\bago\b|\b{_MONTH}[\s,]*\d|\d[\s.]*{_MONTH}\b", re.I)
 _DATE_WORD = re.compile(rf"\d([./-])\d{{1,2}}\1\d|\b{_MONTH}\b")
+_DATE_END = re.compile(rf"(?:{_MONTH}\s*\d{{1,2}},?\s*\d{{4}}|\d{{1,2}}\s*{_MONTH}\s*\d{{4}})\.$")
 
 _NAME = r"[A-Z][\w'’.-]*"
 _PERSON = rf"{_NAME}(?:\s+(?:{_NAME}|van|von|de|da|del|der|la|le|al|bin|el|di|du|dos|ter)){{1,3}}"
 _PEOPLE = rf"{_PERSON}(?:\s*(?:,|and|&)\s*{_PERSON}){{0,3}}"
 _PLACE = r"[A-Z][\w'’.-]*(?:\s+(?:[A-Z][\w'’.-]*|de|del|da|do|la|el|al|es|on|upon|am))*"
 _SEP = r"\s*(?:,|\||-|–|—|/)\s*"
-_SOCIAL = (r"share|this|article|story|page|post|on|via|facebook|twitter|x|linkedin|email|e-mail|whatsapp|telegram|reddit|pinterest"
-           r"|print|tweet|f|t|in|copy|link|messenger|flipboard|comments?|save")
 
 # ----------------------------------------------------------------------------- line rules
-# Short lines (<= 12 words): the whole line must be one of these.
+# A rule only fires on a line it could match (cheap first/last-word checks); every literal is either (?i:...) or needs a capital,
+# so a line that survives normalize() once can never match later: normalize is idempotent.
 _SHORT = re.compile("|".join((
-    rf"By:?\s+(?:{_PEOPLE}|[Oo]ur (?:[Cc]orrespondents?|[Rr]eporters?|[Ss]taff|[Bb]ureau)|{_AGENCY}(?: [Ss]taff)?|Staff(?: [A-Z]\w+)?)"
+    rf"By:?\s+(?:{_PEOPLE}|(?i:our (?:correspondents?|reporters?|staff|bureau))|{_AGENCY}(?i: staff)?|Staff(?: [A-Z]\w+)?)"
     rf"(?:{_SEP}(?:{_AGENCY}|[A-Z][\w&.'-]*(?:\s+(?:[A-Z][\w&.'-]*|of|for|and|in))*))?",   # By John Smith, Reuters
     rf"{_PERSON}{_SEP}{_AGENCY}",                                                       # John Smith | AFP
     r"(?:From |By )?(?:(?:(?i:our|the)|[A-Z][\w&.'-]*)\s+){0,3}(?i:(?:staff(?: writers?| reporters?| correspondents?)?|writers?"
     r"|desk|reporters?|correspondents?|bureau|wire (?:services?|reports?)|news service|agencies)"
-    r"(?:\s+(?:and|&|with)\s+(?:agencies|wire (?:services?|reports?)))?)",                 # Staff Writer, Reuters Staff
-    rf"[-–—(\s]*(?:{_AGENCY}|(?i:reuters?))[)\s]*(?:\.\.\.)?",                  # Reuters / -- AFP / (AFP) / REUTER...
+    r"(?:\s+(?:and|&|with)\s+(?:agencies|wire (?:services?|reports?)))?)",               # Staff Writer / Reuters Staff
+    rf"[-–—(\s]*(?:{_AGENCY}|(?i:reuters?))[)\s]*(?:\.\.\.)?",                         # Reuters / -- AFP / (AFP) / REUTER...
     rf"{_AGENCY}{_SEP}{_PLACE}(?:\s*(?:,|and|&|/)\s*{_PLACE})*",                       # Reuters, BAGHDAD and TIKRIT, Iraq
     rf"{_PLACE}(?:,\s*{_PLACE})*\s*\({_AGENCY}\)\s*[-–—:]*",                            # WASHINGTON (Reuters) -
     r"(?:More|Read more|Latest|More stories|More news) (?:from|on|at) [A-Z][\w.&' -]{0,40}",
     r"(?:[-=#*]{1,3}\s*)?(?i:ends?|\(end\)|-30-|###|xxx)",
     r"(?i:(?:https?://)?(?:www\.)?[\w-]+(?:\.[\w-]+)*\.(?:com|net|org|co\.uk|co|info|news|in|au|uk|de|fr|vn)(?:/\S*)?)",
-    r"(?i:advertisement|story continues below(?: advertisement)?|continue reading(?: the main story)?|read (?:the )?full (?:story|article)"
-    r"|scroll (?:down )?to continue(?: reading)?|media playback is unsupported on your device)",
-    rf"(?i:(?=.*\b(?:share|tweet|facebook|twitter|linkedin|whatsapp)\b)(?:\W*\b(?:{_SOCIAL})\b)+\W*)",   # Share: f t in / Share on Facebook
+    r"(?i:advertisement|story continues below(?: advertisement)?|continue reading(?: the main story)?|read (?:the )?full (?:story"
+    r"|article)|scroll (?:down )?to continue(?: reading)?|media playback is unsupported on your device)",
+    rf"(?i:(?:\W*\b(?:{_alt(_SOCIAL)})\b)*?\W*\b(?:share|tweet|facebook|twitter|linkedin|whatsapp)\b(?:\W*\b(?:{_alt(_SOCIAL)})\b)*\W*)",
 )))
+_SHORT_FIRST = frozenset(_AGENCIES + "By By: More Read Latest Associated Agence Press".split())
+_SHORT_FIRST_LOW = frozenset(_UI + ["reuter", "reuters", "http", "https", "www"])
+_SHORT_LAST = frozenset(_AGENCIES + ["Press", "Presse", "Association"])
+_SHORT_LAST_LOW = frozenset(_STAFF + ["reuter", "reuters"])
+_DATE_FIRST = frozenset(_MONTHS + _WEEKDAYS + _LABELS + ["thứ", "chủ", "cn", "jum'at", "updated:", "published:", "posted:"])
+_PUNCT = "()[]{}.,;:!?'\"-|/*#=•·<>«»"
 # Footer lines (<= 40 words) recognised by how they start.
+_FOOTER_HEADS = ("read more", "related", "you might", "you may", "recommended", "also read", "see also", "more on", "tags", "topics",
+                 "filed under", "keywords", "most read", "trending", "top stories", "more stories", "copyright", "copr", "©", "(c)",
+                 "all rights", "click", "subscribe", "sign", "follow", "like us", "photo", "image", "picture", "pic", "foto", "video",
+                 "graphic", "illustration", "caption", "this story", "this article", "this report", "except for")
+_REPORTING_HEADS = ("reporting", "additional", "further", "writing", "editing", "edited", "written", "compiled", "research", "translat",
+                    "production", "graphics")
 _FOOTER = re.compile(
     r"\(?\s*(?:(?:read more|related|you (?:might|may) also like|recommended|also read|see also|more on this(?: story| topic)?|tags|topics"
     r"|filed under|keywords|most read|trending|top stories|more stories)\b[\w ]{0,20}?\s*[:|»>]"
@@ -87,8 +114,7 @@ _FOOTER = re.compile(
     r"|(?:subscribe|sign[ -]up)\b.{0,80}\b(?:newsletters?|alerts?|updates|free|today|now|here|inbox)\b|(?:follow|like) us on\b"
     r"|(?:photo|image|picture|pic|photograph|foto|video|graphic|illustration|caption)s?(?: credit| caption| copyright)?\s*[:|]"
     r"|image (?:copyright|caption)\b|(?:\(?except for the headline, )?this (?:story|article|report) (?:has not been edited|was"
-    r" (?:originally )?(?:published|produced|first published)|originally (?:appeared|published)))",
-    re.I)
+    r" (?:originally )?(?:published|produced|first published)|originally (?:appeared|published)))", re.I)
 _REPORTING = re.compile(
     r"(?i:\(\s*(?:additional |further )?(?:reporting|writing|editing|compiled|research|translat\w+|edited|written|production"
     rf"|graphics)\b[^()]*?\bby\b[^()]*?(?:\)\.?|$))|(?:(?:Additional |Further )?(?:[Rr]eporting|[Ww]riting|[Ee]diting|"
@@ -96,12 +122,11 @@ _REPORTING = re.compile(
 _CREDIT = (rf"(?:{_AGENCY}|EPA(?:-EFE)?|Getty(?: Images)?|GETTY(?: IMAGES)?|POOL|Pool|ANADOLU|SIPA|NurPhoto|ZUMA|Shutterstock|Handout|"
            rf"AFP PHOTO|AP Photo)(?:/(?:{_NAME}(?: {_NAME}){{0,3}}|File Photo|FILE PHOTO|Pool|POOL|File|FILE|via \w+))+")
 _CREDIT_END = re.compile(
-    rf"(?:^|\s|\()(?:{_CREDIT}|{_PERSON}\s*/\s*(?:{_AGENCY}|Getty Images|EPA)|\((?:AP|AFP|Reuters|EPA|File) [Pp]hoto\b[^()]{{0,80}}\)"
+    rf"(?:^|\s|\()(?:{_CREDIT}|{_PERSON}\s*/\s*(?:{_AGENCY}|Getty Images|EPA)|\((?:AP|AFP|Reuters|EPA|File) (?i:photo)\b[^()]{{0,80}}\)"
     r"|(?i:\((?:file )?photo(?: by)?\s*[:/]?[^()]{1,60}\)))\s*\)?\.?$")
 _CREDIT_CUT = re.compile(r"/[A-Z][\w'’-]*$")
 _CREDIT_TAIL = re.compile(rf"{_NAME}(?: {_NAME})?(?:/[\w ]{{1,20}})*")
 _TERMINAL = tuple('.!?:;")]\'')
-_DATE_END = re.compile(rf"(?:{_MONTH}\s*\d{{1,2}},?\s*\d{{4}}|\d{{1,2}}\s*{_MONTH}\s*\d{{4}})\.$", re.I)
 
 # ----------------------------------------------------------------------------- datelines and mastheads
 _DATELINE_STRONG = re.compile(
@@ -109,27 +134,37 @@ _DATELINE_STRONG = re.compile(
     rf"|[A-Z][A-Z.'’-]+(?:\s+[A-Z][A-Z.'’-]+)*(?:,\s*[A-Z][\w.]*)*,\s*{_MONTH}\s*\d{{1,2}}(?:,\s*\d{{4}})?\s*[-–—]+\s*")
 _DATELINE_WEAK = re.compile(r"[A-Z]{2}[A-Z'’-]*(?:\s+[A-Z][A-Z.'’-]+){0,3}(?:,\s*[A-Z][\w.]+(?:\s+[A-Z][\w.]+)?)?\s*(?:[-–—]{1,2}|:)\s+"
                             r"|[A-Z][a-z]+(?:[- ][A-Z][a-z]+)?\s+[-–—]{1,2}\s+")
-_MASTHEAD = re.compile(r"(?=[A-Z])(?:The\s+)?(?:[A-Z][\w&'.-]*\s+){0,3}(?:[A-Z][\w&'.-]*?)?(?i:times|post|herald|gazette|tribune|journal|news|daily"
-                       r"|chronicle|observer|courier|review|report|ledger|digest|network|online|today|telegraph|guardian|independent"
-                       r"|express|mirror|standard|mail|insider|wire|monitor|record|register|bulletin|dispatch|inquirer|examiner|sentinel"
-                       r"|weekly|magazine|watch|hub|press|star|globe|nation|voice|leader|line|international)(?:\s+(?:\d+|[A-Z]{2,4}))?")
+_MASTHEAD = re.compile(r"(?=[A-Z])(?:The\s+)?(?:[A-Z][\w&'.-]*\s+){0,3}(?:[A-Z][\w&'.-]*?)?(?i:times|post|herald|gazette|tribune|journal"
+                       r"|news|daily|chronicle|observer|courier|review|report|ledger|digest|network|online|today|telegraph|guardian"
+                       r"|independent|express|mirror|standard|mail|insider|wire|monitor|record|register|bulletin|dispatch|inquirer"
+                       r"|examiner|sentinel|weekly|magazine|watch|hub|press|star|globe|nation|voice|leader|line|international)"
+                       r"(?:\s+(?:\d+|[A-Z]{2,4}))?")
 
 
 def _line_rule(s: str) -> int:
     """0 = story text; 1 = boilerplate line; 2 = footer line (a wrapped tail may follow); 3 = photo credit."""
     words = s.count(" ") + 1
-    if words <= 60 and ("/" in s or "(" in s) and _CREDIT_END.search(s):
+    if words <= 60 and ("/" in s[-70:] or s.endswith((")", ")."))) and _CREDIT_END.search(s, max(0, len(s) - 160)):
         return 3
     if words <= 12 and len(s) <= 160:
-        if _SHORT.fullmatch(s):
+        first, _, rest = s.partition(" ")
+        last = rest.rpartition(" ")[2].strip(_PUNCT) if rest else ""
+        first = first.strip(_PUNCT)
+        low = first.lower()
+        if (first in _SHORT_FIRST or low in _SHORT_FIRST_LOW or last in _SHORT_LAST or last.lower() in _SHORT_LAST_LOW
+                or words == 1 or (low in _SOCIAL and last.lower() in _SOCIAL) or s.rstrip(" -–—:").endswith(")")) \
+                and _SHORT.fullmatch(s):
             return 1
-        if _DATE_LINE.fullmatch(s) and _DATE_SIGNAL.search(s) and len(_DATE_WORD.findall(s)) < 3:
+        if (low in _DATE_FIRST or first[:1].isdigit()) and _DATE_LINE.fullmatch(s) and _DATE_SIGNAL.search(s) \
+                and len(_DATE_WORD.findall(s)) < 3:
             return 1
-    if words <= 40 and (_FOOTER.match(s) or "syndicated feed" in s.lower()):
-        return 2
-    if _REPORTING.fullmatch(s):
-        return 2
-    return 0
+    if words <= 40:
+        head = s[:40].lower().lstrip("( ")
+        if (head.startswith(_FOOTER_HEADS) and _FOOTER.match(s)) or ("yndicated feed" in s or "YNDICATED FEED" in s):
+            return 2
+    else:
+        head = s[:20].lower().lstrip("( ")
+    return 2 if head.startswith(_REPORTING_HEADS) and _REPORTING.fullmatch(s) else 0
 
 
 def _strip_dateline(s: str) -> str | None:
@@ -147,7 +182,7 @@ def _view(line: str) -> str:
     """The line as the rules see it: stripped, and for non-ASCII lines with unified spaces, quotes and dashes."""
     if line.isascii():
         return line.strip()
-    return _SPACE_RUN.sub(" ", line.translate(_CHAR_MAP).replace("\n", " ")).strip()
+    return " ".join(_CHAR_RE.sub(_char_sub, line).split())
 
 
 def strip_boilerplate(text: str) -> str:
@@ -167,8 +202,8 @@ def strip_boilerplate(text: str) -> str:
                 first -= 1
             if first < i and (first == 0 or not s[first - 1] or not keep[first - 1] or s[first - 1].endswith(_TERMINAL)):
                 keep[first:i] = [False] * (i - first)
-        if kind[i] == 3 and i + 1 < n and _CREDIT_CUT.search(s[i]) and _CREDIT_TAIL.fullmatch(s[i + 1]):
-            keep[i + 1] = False                                    # "... REUTERS/Pedro" / "Mensah"
+            if i + 1 < n and _CREDIT_CUT.search(s[i]) and _CREDIT_TAIL.fullmatch(s[i + 1]):
+                keep[i + 1] = False                                # "... REUTERS/Pedro" / "Mensah"
         elif kind[i] == 2 and s[i].startswith("(") and ")" not in s[i]:  # "(Reporting by X; Editing by" / "Y Z)"
             for j in range(i + 1, min(i + 4, n)):
                 if not s[j] or "(" in s[j]:
@@ -221,22 +256,31 @@ def _strip_tags(text: str) -> str:
     """Turn HTML markup into plain lines; only known tag names are touched (keeps "<EFH>"-style tickers)."""
     text = _HTML_DROP.sub(" ", text)
     while True:
-        new = _HTML_HINT.sub(" ", _HTML_BLOCK_END.sub("\n", text))
+        new = _HTML_TAG.sub(" ", _HTML_BREAK.sub("\n", text))
         if new == text:
             return text
         text = new
 
 
-def _chars(text: str) -> str:
-    """Unescape, de-HTML, NFKC, unify quotes/dashes/spaces and collapse whitespace; case is kept."""
-    text = _unescape(text.replace("\r\n", "\n"))
-    if "<" in text and _HTML_HINT.search(text):
-        text = _unescape(_strip_tags(text))
-    text = text.translate(_CHAR_MAP)
+def _clean(text: str) -> str:
+    """NFKC, unify quotes/dashes/spaces/line ends, collapse whitespace (no per-character Python work)."""
     if not text.isascii():
-        text = unicodedata.normalize("NFKC", text).translate(_CHAR_MAP)
-    text = _SPACE_NL.sub("\n", _SPACE_RUN.sub(" ", text))
-    return _NL_RUN.sub("\n\n", text).strip(" \n")
+        text = unicodedata.normalize("NFKC", _CHAR_RE.sub(_char_sub, text))
+    text = _CHAR_RE.sub(_char_sub, text.replace("\r\n", "\n"))
+    while "  " in text:
+        text = text.replace("    ", " ").replace("  ", " ")
+    text = text.replace(" \n", "\n").replace("\n ", "\n")
+    while "\n\n\n" in text:
+        text = text.replace("\n\n\n", "\n\n")
+    return text.strip(" \n")
+
+
+def _markup(text: str) -> str:
+    """Unescape entities and drop HTML tags when the text looks like HTML."""
+    text = _unescape(text)
+    if "<" in text and _HTML_TAG.search(text):
+        text = _unescape(_strip_tags(text))
+    return text
 
 
 def normalize(text: str, *, strip_boilerplate: bool = True) -> str:
@@ -244,16 +288,17 @@ def normalize(text: str, *, strip_boilerplate: bool = True) -> str:
     quotes/apostrophes/dashes unified, whitespace collapsed (keep paragraph breaks as "\\n")."""
     out = text
     for _ in range(4):
-        cur = _chars(out)
+        cur = _clean(_markup(out))
         if strip_boilerplate:
             cur = _strip(cur)
-        cur = _chars(cur.casefold())
-        stable = not (("&" in cur and html.unescape(cur) != cur) or ("<" in cur and _HTML_HINT.search(cur)))
-        if stable and not cur.isascii():
-            stable = _chars(cur.casefold()) == cur
-        if stable or cur == out:
+        cur = cur.casefold()
+        if not cur.isascii():
+            cur = _clean(cur)
+            if cur.casefold() != cur:
+                cur = _clean(cur.casefold())
+        if not (_markup(cur) != cur or (not cur.isascii() and (cur.casefold() != cur or _clean(cur) != cur))) or cur == out:
             return cur
-        out = cur                                                 # rare: casefold/NFKC created new entities or tags
+        out = cur                                                 # rare: casefold/NFKC made new entities, tags or capitals
     return out
 
 

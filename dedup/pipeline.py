@@ -29,7 +29,9 @@ class Options:
     seed: int = 1
     lsh_threshold: float = 0.1
     residual_threshold: float = 0.05
-    cosine: float = 0.6
+    cosine: float = 0.55
+    overlap: float = 0.5
+    strong_cosine: float = 0.8
     containment: float = 0.7
     numbers: float = 0.3
     source_share: float = 0.12
@@ -50,7 +52,7 @@ class Options:
                 f"lsh_threshold must be between 0 and 1 (exclusive), got {self.lsh_threshold!r}; "
                 "it is the estimated Jaccard similarity above which pairs become candidates"
             )
-        for name in ("cosine", "containment", "numbers", "source_share", "dominant_share"):
+        for name in ("cosine", "overlap", "strong_cosine", "containment", "numbers", "source_share", "dominant_share"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
                 raise OptionError(f"{name} must be a number from 0 to 1, got {value!r}")
@@ -152,7 +154,7 @@ def cluster(
     stages.done("candidates")
     say(f"scoring {len(pairs):,} candidate pairs")
     scores = score_pairs(pairs, signatures=sigs, tfidf=tfidf_matrix(tokens), shingles=shingles, tokens=tokens)
-    confirmed = scores.select(is_copy(scores, cosine=options.cosine, containment=options.containment, numbers=options.numbers))
+    confirmed = scores.select(confirm(scores, options))
     stages.done("confirm")
     say(f"clustering {len(confirmed):,} confirmed pairs")
     stories = assign_stories(scores, confirmed, shingles=shingles, sigs=sigs, dates=_dates(documents), options=options)
@@ -169,6 +171,18 @@ def cluster(
         **{f"seconds_{k}": v for k, v in stages.seconds.items()},
     )
     return result
+
+
+def confirm(scores: PairScores, options: Options) -> np.ndarray:
+    """Which scored candidate pairs are copies under ``options``."""
+    return is_copy(
+        scores,
+        cosine=options.cosine,
+        overlap=options.overlap,
+        strong_cosine=options.strong_cosine,
+        containment=options.containment,
+        numbers=options.numbers,
+    )
 
 
 @dataclass(frozen=True)
