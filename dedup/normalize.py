@@ -28,14 +28,19 @@ def _char_sub(m: re.Match[str]) -> str:
 
 _HTML_TAG = re.compile(r"</?(?:p|br|div|span|a|li|ul|ol|h[1-6]|strong|em|b|i|u|img|figure|figcaption|blockquote|table|tr|td|th"
                        r"|section|article|header|footer|aside|nav|script|style|iframe|small|sup|sub)\b[^<>]{0,500}?/?>", re.I)
-_HTML_BREAK = re.compile(r"<(?:br\b[^<>]*|/(?:p|div|li|h[1-6]|blockquote|tr|table|section|article|figure|header|footer))>", re.I)
+_HTML_HINT = re.compile(r"</(?:p|div|span|a|li|ul|ol|h[1-6]|strong|em|b|i|u|td|tr|th|table|figure|figcaption|blockquote|section|"
+                        r"article|header|footer|aside|nav|script|style|iframe|small|sup|sub)\s*>|<br\s*/?>"
+                        r"|<(?:p|div|span|a|img|br)\s+[a-z-]+\s*=", re.I)
+_HTML_PARA = re.compile(r"</?(?:p|div|h[1-6]|blockquote|table|section|article|figure|header|footer)\b[^<>]{0,500}?>", re.I)
+_HTML_BR = re.compile(r"<(?:br\b[^<>]*|/li|/tr)>", re.I)
 _HTML_DROP = re.compile(r"<(script|style)\b[^<>]*>.*?</\1\s*>|<!--.*?-->", re.I | re.S)
 _GAP = re.compile(r"\s+")
 
 # ----------------------------------------------------------------------------- vocabulary
 _AGENCIES = ("Reuters Reuter REUTERS REUTER AP AFP Bloomberg DPA ANI PTI IANS UPI Xinhua XINHUA Kyodo EFE ANSA Yonhap TASS Interfax "
-             "Anadolu Bernama Antara AAP PA CNA WAM KUNA IRNA APP NNA Agencies").split()
+             "Anadolu Bernama Antara AAP PA CNA WAM KUNA IRNA APP NNA UNI APA ANP Belga Lusa PAP Jiji Sputnik WAFA QNA MENA CNN Agencies").split()
 _AGENCY = "(?:" + "|".join(_AGENCIES + ["Associated Press", "Agence France[- ]Presse", "Press Association"]) + ")"
+_AGENCY_ANY = rf"(?:{_AGENCY}|dpa|apa|sda|afp|ap|kna|epd|ots|reuters)(?:\s*/\s*(?:{_AGENCY}|dpa|apa|sda|afp|ap|kna|epd|ots|reuters))*"
 _MONTHS = ("january february march april may june july august september october november december jan feb mar apr jun jul aug sep "
            "sept oct nov dec janvier février mars avril mai juin juillet août septembre octobre novembre décembre enero febrero marzo "
            "abril mayo junio julio agosto septiembre octubre noviembre diciembre januar februar märz juni juli oktober dezember").split()
@@ -48,7 +53,9 @@ _LABELS = ("updated update published posted modified created released issued fil
 _STAFF = "staff writer writers desk reporter reporters correspondent correspondents bureau agencies services service reports".split()
 _SOCIAL = ("share this article story page post on via facebook twitter x linkedin email e-mail whatsapp telegram reddit pinterest "
            "print tweet f t in copy link messenger flipboard comment comments save").split()
-_UI = "advertisement story continue scroll media read more latest end ends xxx".split()
+_UI = ("advertisement story continue scroll media read more latest end ends xxx source sources credit courtesy trending most "
+       "recommended related top you don't dont editor's popular skip sign log loading print email comment comments leave previous "
+       "next").split()
 
 
 def _alt(words: list[str]) -> str:
@@ -62,9 +69,10 @@ _TOKEN = (rf"(?:(?:{_alt(_WEEKDAYS)})(?:day|-feira)?\.?|thứ (?:hai|ba|tư|năm
           rf"|(?:last |first )?(?:{_alt(_LABELS[:-6])})|just now|yesterday|today|(?:\d+|an?|one) (?:second|sec|minute|min|hour|hr|day"
           rf"|week|month)s? ago|\d{{4}}-\d\d-\d\dt\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:z|[+-]\d\d:?\d\d)?|(?<![\d.])\d{{1,4}}(?P<s1>[./-])"
           rf"\d{{1,2}}(?P=s1)\d{{1,4}}(?![\d.])|\d{{1,2}}[:h]\d\d(?::\d\d)?|\d{{1,2}}\.\d\d(?= ?(?:{_TZ}|[ap]\.?m\b|uhr|h\b))"
-          rf"|[ap]\.?m\.?|{_TZ}|\d{{1,4}}(?:st|nd|rd|th|\.)?)")
+          rf"|[ap]\.?m\.?|{_TZ}|\d+ min(?:ute)?s? read|\d{{1,4}}(?:st|nd|rd|th|\.)?)")
 _DATE_LINE = re.compile(rf"[\W_]*(?:{_TOKEN}(?:[\s,.|/·•:()\[\]-]+|$))+", re.I)
-_DATE_SIGNAL = re.compile(rf"\d{{1,2}}[:h]\d\d|\d([./-])\d{{1,2}}\1\d|\bago\b|\b{_MONTH}[\s,]*\d|\d[\s.]*{_MONTH}\b", re.I)
+_DATE_SIGNAL = re.compile(rf"\d{{1,2}}[:h]\d\d|min(?:ute)?s? read|\d([./-])\d{{1,2}}\1\d|\bago\b|\b{_MONTH}[\s,]*\d|\d[\s.]*{_MONTH}\b", re.I)
+_DECIMAL = re.compile(r"\d\.\d+(?![\d.])")
 _DATE_WORD = re.compile(rf"\d([./-])\d{{1,2}}\1\d|\b{_MONTH}\b")
 _DATE_END = re.compile(rf"(?:{_MONTH}\s*\d{{1,2}},?\s*\d{{4}}|\d{{1,2}}\s*{_MONTH}\s*\d{{4}})\.$")
 
@@ -81,7 +89,7 @@ _SHORT = re.compile("|".join((
     rf"By:?\s+(?:{_PEOPLE}|(?i:our (?:correspondents?|reporters?|staff|bureau))|{_AGENCY}(?i: staff)?|Staff(?: [A-Z]\w+)?)"
     rf"(?:{_SEP}(?:{_AGENCY}|[A-Z][\w&.'-]*(?:\s+(?:[A-Z][\w&.'-]*|of|for|and|in))*))?",   # By John Smith, Reuters
     rf"{_PERSON}{_SEP}{_AGENCY}",                                                       # John Smith | AFP
-    r"(?:From |By )?(?:(?:(?i:our|the)|[A-Z][\w&.'-]*)\s+){0,3}(?i:(?:staff(?: writers?| reporters?| correspondents?)?|writers?"
+    r"(?:From |By )?(?!An? )(?:(?:(?i:our|the)|[A-Z][\w&.'-]*)\s+){0,3}(?i:(?:staff(?: writers?| reporters?| correspondents?)?|writers?"
     r"|desk|reporters?|correspondents?|bureau|wire (?:services?|reports?)|news service|agencies)"
     r"(?:\s+(?:and|&|with)\s+(?:agencies|wire (?:services?|reports?)))?)",               # Staff Writer / Reuters Staff
     rf"[-–—(\s]*(?:{_AGENCY}|(?i:reuters?))[)\s]*(?:\.\.\.)?",                         # Reuters / -- AFP / (AFP) / REUTER...
@@ -91,8 +99,12 @@ _SHORT = re.compile("|".join((
     r"(?:[-=#*]{1,3}\s*)?(?i:ends?|\(end\)|-30-|###|xxx)",
     r"(?i:(?:https?://)?(?:www\.)?[\w-]+(?:\.[\w-]+)*\.(?:com|net|org|co\.uk|co|info|news|in|au|uk|de|fr|vn)(?:/\S*)?)",
     r"(?i:advertisement|story continues below(?: advertisement)?|continue reading(?: the main story)?|read (?:the )?full (?:story"
-    r"|article)|scroll (?:down )?to continue(?: reading)?|media playback is unsupported on your device)",
-    rf"(?i:(?:\W*\b(?:{_alt(_SOCIAL)})\b)*?\W*\b(?:share|tweet|facebook|twitter|linkedin|whatsapp)\b(?:\W*\b(?:{_alt(_SOCIAL)})\b)*\W*)",
+    r"|article)|scroll (?:down )?to continue(?: reading)?|media playback is unsupported on your device|(?:sources?|credit|courtesy)"
+    r"\s*:.{1,80}|trending(?: now| stories)?|most (?:popular|read|viewed|shared)|recommended(?: stories| for you)?|related (?:stories"
+    r"|articles|coverage|content|topics|news|links)|top stories|latest (?:news|stories|videos)|more stories|you (?:may|might) also like"
+    r"|don'?t miss|editor'?s picks|popular now|skip to (?:main )?content|sign in|log in|loading\.*|\d* ?comments?|leave a comment"
+    r"|(?:previous|next) (?:post|article|story))",
+    rf"(?i:(?:\W*\b(?:{_alt(_SOCIAL)})\b)*?\W*\b(?:share|tweet|facebook|twitter|linkedin|whatsapp|e-?mail|print|pinterest|reddit|telegram|messenger|flipboard)\b(?:\W*\b(?:{_alt(_SOCIAL)})\b)*[^\w.]*)",
 )))
 _SHORT_FIRST = frozenset(_AGENCIES + "By By: More Read Latest Associated Agence Press".split())
 _SHORT_FIRST_LOW = frozenset(_UI + ["reuter", "reuters", "http", "https", "www"])
@@ -101,19 +113,22 @@ _SHORT_LAST_LOW = frozenset(_STAFF + ["reuter", "reuters"])
 _DATE_FIRST = frozenset(_MONTHS + _WEEKDAYS + _LABELS + ["thứ", "chủ", "cn", "jum'at", "updated:", "published:", "posted:"])
 _PUNCT = "()[]{}.,;:!?'\"-|/*#=•·<>«»"
 # Footer lines (<= 40 words) recognised by how they start.
-_FOOTER_HEADS = ("read more", "related", "you might", "you may", "recommended", "also read", "see also", "more on", "tags", "topics",
-                 "filed under", "keywords", "most read", "trending", "top stories", "more stories", "copyright", "copr", "©", "(c)",
-                 "all rights", "click", "subscribe", "sign", "follow", "like us", "photo", "image", "picture", "pic", "foto", "video",
-                 "graphic", "illustration", "caption", "this story", "this article", "this report", "except for")
-_REPORTING_HEADS = ("reporting", "additional", "further", "writing", "editing", "edited", "written", "compiled", "research", "translat",
-                    "production", "graphics")
+_REPORTING_FIRST = frozenset("reporting additional further writing editing edited written compiled research production graphics".split())
+_FOOTER_FIRST = _REPORTING_FIRST | frozenset(
+    "read related you recommended also see more tags topics filed keywords most trending top copyright copr c all click subscribe "
+    "sign follow like photo photos image images picture pictures pic pics foto video graphic illustration caption this except "
+    "photograph translated translation to contact write our file archive media watch listen".split())
 _FOOTER = re.compile(
     r"\(?\s*(?:(?:read more|related|you (?:might|may) also like|recommended|also read|see also|more on this(?: story| topic)?|tags|topics"
     r"|filed under|keywords|most read|trending|top stories|more stories)\b[\w ]{0,20}?\s*[:|»>]"
     r"|(?:copyright|copr\.)\s*(?:©|\(c\))?\s*(?:\d{4}|©)|©|\(c\)\s*\d{4}|all rights reserved|click (?:here|to|for)\b"
     r"|(?:subscribe|sign[ -]up)\b.{0,80}\b(?:newsletters?|alerts?|updates|free|today|now|here|inbox)\b|(?:follow|like) us on\b"
-    r"|(?:photo|image|picture|pic|photograph|foto|video|graphic|illustration|caption)s?(?: credit| caption| copyright)?\s*[:|]"
-    r"|image (?:copyright|caption)\b|(?:\(?except for the headline, )?this (?:story|article|report) (?:has not been edited|was"
+    r"|(?:(?:file|archive) )?(?:photo|image|picture|pic|photograph|foto|video|graphic|illustration|caption|watch|listen)s?"
+    r"(?: credit| caption| copyright| source)?\s*[:|]"
+    r"(?=(?:\S*\s+){0,24}\S*$)"
+    r"|(?:image|media) (?:copyright|caption|source)\b|to contact the (?:reporters?|editors?|writers?|authors?)|contact (?:the )?"
+    r"(?:writer|reporter|author|editor)s?\b|write to\b.{0,80}@|our standards\b|copyright\s+(?-i:(?:The )?%s)\b|" % _AGENCY +
+    r"(?:\(?except for the headline, )?this (?:story|article|report) (?:has not been edited|was"
     r" (?:originally )?(?:published|produced|first published)|originally (?:appeared|published)))", re.I)
 _REPORTING = re.compile(
     r"(?i:\(\s*(?:additional |further )?(?:reporting|writing|editing|compiled|research|translat\w+|edited|written|production"
@@ -124,16 +139,18 @@ _CREDIT = (rf"(?:{_AGENCY}|EPA(?:-EFE)?|Getty(?: Images)?|GETTY(?: IMAGES)?|POOL
 _CREDIT_END = re.compile(
     rf"(?:^|\s|\()(?:{_CREDIT}|{_PERSON}\s*/\s*(?:{_AGENCY}|Getty Images|EPA)|\((?:AP|AFP|Reuters|EPA|File) (?i:photo)\b[^()]{{0,80}}\)"
     r"|(?i:\((?:file )?photo(?: by)?\s*[:/]?[^()]{1,60}\)))\s*\)?\.?$")
+_TAIL_HINT = re.compile(r"syndicated feed|contributed (?:to this (?:report|story|article)|reporting)")
+_CONTACT = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|^@\w+(?:\s+\S+){0,3}$")
 _CREDIT_CUT = re.compile(r"/[A-Z][\w'’-]*$")
 _CREDIT_TAIL = re.compile(rf"{_NAME}(?: {_NAME})?(?:/[\w ]{{1,20}})*")
 _TERMINAL = tuple('.!?:;")]\'')
 
 # ----------------------------------------------------------------------------- datelines and mastheads
 _DATELINE_STRONG = re.compile(
-    rf"(?:[A-Z][^\s()]*(?:[ ,]+[^\s()]+){{0,6}}?\s*)?\({_AGENCY}\)\s*[-–—:]+\s*"                     # PARIS (AFP) - / (Reuters) -
+    rf"(?:[A-Z][^\s()]*(?:[ ,]+[^\s()]+){{0,6}}?\s*\({_AGENCY_ANY}\)|\({_AGENCY}(?:/{_AGENCY})*\))\s*(?:[-–—:]+\s*|(?=[A-Z\"]))"
     rf"|[A-Z][A-Z.'’-]+(?:\s+[A-Z][A-Z.'’-]+)*(?:,\s*[A-Z][\w.]*)*,\s*{_MONTH}\s*\d{{1,2}}(?:,\s*\d{{4}})?\s*[-–—]+\s*")
 _DATELINE_WEAK = re.compile(r"[A-Z]{2}[A-Z'’-]*(?:\s+[A-Z][A-Z.'’-]+){0,3}(?:,\s*[A-Z][\w.]+(?:\s+[A-Z][\w.]+)?)?\s*(?:[-–—]{1,2}|:)\s+"
-                            r"|[A-Z][a-z]+(?:[- ][A-Z][a-z]+)?\s+[-–—]{1,2}\s+")
+                            r"|[A-Z][a-z]{2,}(?:-[A-Z][a-z]+)*\s+[-–—]{1,2}\s+")
 _MASTHEAD = re.compile(r"(?=[A-Z])(?:The\s+)?(?:[A-Z][\w&'.-]*\s+){0,3}(?:[A-Z][\w&'.-]*?)?(?i:times|post|herald|gazette|tribune|journal"
                        r"|news|daily|chronicle|observer|courier|review|report|ledger|digest|network|online|today|telegraph|guardian"
                        r"|independent|express|mirror|standard|mail|insider|wire|monitor|record|register|bulletin|dispatch|inquirer"
@@ -146,34 +163,38 @@ def _line_rule(s: str) -> int:
     words = s.count(" ") + 1
     if words <= 60 and ("/" in s[-70:] or s.endswith((")", ")."))) and _CREDIT_END.search(s, max(0, len(s) - 160)):
         return 3
+    first, _, rest = s.partition(" ")
+    first = first.strip(_PUNCT)
+    low = first.lower()
     if words <= 12 and len(s) <= 160:
-        first, _, rest = s.partition(" ")
-        last = rest.rpartition(" ")[2].strip(_PUNCT) if rest else ""
-        first = first.strip(_PUNCT)
-        low = first.lower()
+        last = rest.rpartition(" ")[2].strip(_PUNCT)
         if (first in _SHORT_FIRST or low in _SHORT_FIRST_LOW or last in _SHORT_LAST or last.lower() in _SHORT_LAST_LOW
                 or words == 1 or (low in _SOCIAL and last.lower() in _SOCIAL) or s.rstrip(" -–—:").endswith(")")) \
                 and _SHORT.fullmatch(s):
             return 1
-        if (low in _DATE_FIRST or first[:1].isdigit()) and _DATE_LINE.fullmatch(s) and _DATE_SIGNAL.search(s) \
-                and len(_DATE_WORD.findall(s)) < 3:
+        if (low in _DATE_FIRST or first[:1].isdigit()) and (not s.endswith(".") or s.endswith(".m.")) \
+                and _DATE_LINE.fullmatch(s) and _DATE_SIGNAL.search(s) and len(_DATE_WORD.findall(s)) < 3 \
+                and len(_DECIMAL.findall(s)) < 2:
             return 1
-    if words <= 40:
-        head = s[:40].lower().lstrip("( ")
-        if (head.startswith(_FOOTER_HEADS) and _FOOTER.match(s)) or ("yndicated feed" in s or "YNDICATED FEED" in s):
+    if low in _FOOTER_FIRST or low[:1] == "©":
+        if words <= 40 and _FOOTER.match(s):
             return 2
-    else:
-        head = s[:20].lower().lstrip("( ")
-    return 2 if head.startswith(_REPORTING_HEADS) and _REPORTING.fullmatch(s) else 0
+        if low in _REPORTING_FIRST and _REPORTING.fullmatch(s):
+            return 2
+    if words <= 40 and _TAIL_HINT.search(s.lower()):
+        return 2
+    return 1 if words <= 12 and "@" in s and _CONTACT.search(s) else 0
 
 
 def _strip_dateline(s: str) -> str | None:
     """The line without its dateline prefix, or None when it has none."""
-    m = _DATELINE_STRONG.match(s) or _DATELINE_WEAK.match(s)
+    m = (_DATELINE_STRONG.match(s) if "(" in s[:90] or s[:2].isupper() else None) or (
+        _DATELINE_WEAK.match(s) if s[:1].isupper() else None)
     if m is None:
         return None
     rest = s[m.end():]
-    if not rest or (m.re is _DATELINE_WEAK and not m.group().isupper() and rest.count(" ") < 7):
+    if not rest or (m.re is _DATELINE_WEAK and (not (rest[0].isupper() or rest[0].isdigit() or rest[0] in "\"'")
+                                                or (not m.group().isupper() and rest.count(" ") < 7))):
         return None
     return rest
 
@@ -214,18 +235,24 @@ def strip_boilerplate(text: str) -> str:
         elif kind[i] == 2 and not s[i].endswith(_TERMINAL) and i + 1 < n and s[i + 1] and s[i + 1].endswith((".", ")")) and (
                 (s[i + 1][0].islower() and s[i + 1].count(" ") < 8) or s[i + 1].count(" ") < 2):
             keep[i + 1] = False                                    # "... published from" / "a syndicated feed."
+    for i in range(1, n):                                         # "... will be paid on" / "April 12." is a wrapped sentence
+        if kind[i] == 1 and not keep[i] and s[i].endswith(".") and keep[i - 1] and s[i - 1].count(" ") >= 5 \
+                and not s[i - 1].endswith(_TERMINAL):
+            keep[i] = True
     seen = 0
     for i in range(n):                                            # header zone: mastheads and the dateline
         if not keep[i] or not s[i]:
             continue
         seen += 1
         long_line = s[i].count(" ") >= 12
-        if not long_line and seen <= 3 and _MASTHEAD.fullmatch(s[i]):
+        if seen <= 3 and s[i].count(" ") < 6 and s[i][0].isupper() and _MASTHEAD.fullmatch(s[i]) and (
+                i + 1 == n or not s[i + 1] or not keep[i + 1] or s[i + 1].endswith(_TERMINAL)):
             keep[i] = False
             continue
         rest = _strip_dateline(s[i])
         if rest is not None:
-            cut = next((m.end() for m in _GAP.finditer(lines[i]) if _view(lines[i][m.end():]) == rest), None)
+            cut = len(lines[i].rstrip()) - len(rest) if lines[i].rstrip().endswith(rest) else next(
+                (m.end() for m in _GAP.finditer(lines[i]) if _view(lines[i][m.end():]) == rest), None)
             if cut is not None:
                 lines[i] = lines[i][cut:]
                 keep[i] = _line_rule(rest) == 0
@@ -242,21 +269,11 @@ def strip_boilerplate(text: str) -> str:
 
 
 # ----------------------------------------------------------------------------- normalize
-def _unescape(text: str) -> str:
-    """html.unescape until nothing changes (handles double escaping such as "&amp;quot;")."""
-    while "&" in text:
-        new = html.unescape(text)
-        if new == text:
-            break
-        text = new
-    return text
-
-
 def _strip_tags(text: str) -> str:
     """Turn HTML markup into plain lines; only known tag names are touched (keeps "<EFH>"-style tickers)."""
     text = _HTML_DROP.sub(" ", text)
     while True:
-        new = _HTML_TAG.sub(" ", _HTML_BREAK.sub("\n", text))
+        new = _HTML_TAG.sub(" ", _HTML_BR.sub("\n", _HTML_PARA.sub("\n\n", text)))
         if new == text:
             return text
         text = new
@@ -276,11 +293,14 @@ def _clean(text: str) -> str:
 
 
 def _markup(text: str) -> str:
-    """Unescape entities and drop HTML tags when the text looks like HTML."""
-    text = _unescape(text)
-    if "<" in text and _HTML_TAG.search(text):
-        text = _unescape(_strip_tags(text))
-    return text
+    """Drop HTML tags when the text looks like HTML, and unescape entities, until neither changes anything ("&amp;quot;")."""
+    while True:
+        if "<" in text and _HTML_HINT.search(text):
+            text = _strip_tags(text)
+        new = html.unescape(text) if "&" in text else text
+        if new == text:
+            return text
+        text = new
 
 
 def normalize(text: str, *, strip_boilerplate: bool = True) -> str:

@@ -1,0 +1,71 @@
+"""Vectorised LSH banding returns exactly MinHashLSH's candidate pairs."""
+
+from __future__ import annotations
+
+import numpy as np
+from datasketch import MinHashLSH
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dedup.candidates import candidate_pairs, lsh_params, query_pairs
+from dedup.fingerprint import EMPTY, signatures, to_minhash
+from dedup.shingle import shingle_batch
+from dedup.tokenize import tokenize_batch
+
+VOCAB = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
+
+
+def _corpus(draw_docs: list[list[int]]) -> list[str]:
+    return [" ".join(VOCAB[i] for i in doc) for doc in draw_docs]
+
+
+def _reference(sigs: np.ndarray, threshold: float) -> set[tuple[int, int]]:
+    lsh = MinHashLSH(threshold=threshold, num_perm=sigs.shape[1])
+    live = [i for i in range(len(sigs)) if not np.all(sigs[i] == EMPTY)]
+    for i in live:
+        lsh.insert(i, to_minhash(sigs[i]))
+    pairs = set()
+    for i in live:
+        for j in lsh.query(to_minhash(sigs[i])):
+            if j != i:
+                pairs.add((min(i, j), max(i, j)))
+    return pairs
+
+
+docs_strategy = st.lists(st.lists(st.integers(0, len(VOCAB) - 1), max_size=25), min_size=2, max_size=25)
+
+
+@settings(max_examples=40, deadline=None)
+@given(docs=docs_strategy, threshold=st.sampled_from([0.1, 0.3, 0.5, 0.8]), n=st.integers(1, 3))
+def test_candidate_pairs_equal_minhashlsh(docs: list[list[int]], threshold: float, n: int) -> None:
+    sigs = signatures(shingle_batch(tokenize_batch(_corpus(docs)), n=n), num_perm=64)
+    got = {tuple(p) for p in candidate_pairs(sigs, threshold=threshold).tolist()}
+    assert got == _reference(sigs, threshold)
+
+
+@settings(max_examples=30, deadline=None)
+@given(index=docs_strategy, queries=docs_strategy, threshold=st.sampled_from([0.05, 0.2, 0.5]))
+def test_query_pairs_equal_minhashlsh_query(index: list[list[int]], queries: list[list[int]], threshold: float) -> None:
+    isigs = signatures(shingle_batch(tokenize_batch(_corpus(index)), n=2), num_perm=64)
+    qsigs = signatures(shingle_batch(tokenize_batch(_corpus(queries)), n=2), num_perm=64)
+    lsh = MinHashLSH(threshold=threshold, num_perm=64)
+    for i, sig in enumerate(isigs):
+        if not np.all(sig == EMPTY):
+            lsh.insert(i, to_minhash(sig))
+    expected = set()
+    for q, sig in enumerate(qsigs):
+        if not np.all(sig == EMPTY):
+            expected.update((q, i) for i in lsh.query(to_minhash(sig)))
+    got = {tuple(p) for p in query_pairs(qsigs, isigs, threshold=threshold).tolist()}
+    assert got == expected
+
+
+def test_params_are_minhashlsh_params() -> None:
+    for threshold in (0.1, 0.5, 0.9):
+        lsh = MinHashLSH(threshold=threshold, num_perm=128)
+        assert lsh_params(threshold, 128) == (lsh.b, lsh.r)
+
+
+def test_identical_documents_are_candidates_and_empty_ones_are_not() -> None:
+    sigs = signatures(shingle_batch(tokenize_batch(["a b c d", "a b c d", "", ""]), n=2), num_perm=32)
+    assert candidate_pairs(sigs, threshold=0.5).tolist() == [[0, 1]]

@@ -1,0 +1,343 @@
+"""Tests for dedup.normalize: character normalisation and syndication-boilerplate stripping."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dedup.normalize import normalize, strip_boilerplate
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "samples"
+DATA = ROOT.parent / "shared" / "data"
+
+LEAD = ("Gunmen and suicide car bombers on Thursday killed at least 52 people near the southern Iraqi city of Nasiriyah, "
+        "in an attack claimed by Islamic State, officials said.")
+BODY = [
+    "The attackers struck at midday, opening fire on a restaurant before blowing themselves up at a nearby checkpoint.",
+    "Abdel Hussein al-Jabri, deputy health chief for Dhiqar province, told Reuters on Monday that many of the wounded were "
+    "in serious condition.",
+    "The toll makes it the deadliest attack in Iraq since pro-government forces drove the jihadists out of Mosul in July.",
+]
+
+
+def article(header: list[str], footer: list[str], lead: str = LEAD, sep: str = "\n\n") -> str:
+    """A realistic article: header lines, the story paragraphs, footer lines."""
+    return sep.join([*header, lead, *BODY, *footer])
+
+
+def assert_story_kept(out: str, lead: str = LEAD) -> None:
+    for para in [lead, *BODY]:
+        assert normalize(para, strip_boilerplate=False) in out, para
+
+
+# ----------------------------------------------------------------------------- boilerplate kinds
+TIMESTAMPS = [
+    "Thứ Ba, 03/01/2017, 10:18", "2017-09-14 19:26", "date 2017-09-14", " date 2017-09-14 \u00a0",
+    "Updated: Jan 3, 2017 10:18 AM ET", "Published 14.09.2017 | 19:26", "March 3, 1987, 4:05 PM GMT",
+    "Wednesday 1 April 1987 17.26 GMT", "Posted on 09/04/1987", "Published 17\u00a0hours ago", "Updated 43 minutes ago",
+    "2017-09-14T19:26:00Z", "Lundi 3 mars 2017, 10h18", "Montag, 3. März 2017, 10:18 Uhr",
+    "Last updated: 3 March 2017 at 10:18 GMT", "Mar 3, 1987 7:40 AM ET", "Sept. 14, 2017 / 7:26 PM / Updated 2 hours ago",
+]
+BYLINES = [
+    "By John Smith", "By John Smith, Reuters", "By Jane Doe and Max Roe | AFP", "Staff Writer", "Reuters Staff", "AP", "Reuters",
+    "AFP", "Reuters, BAGHDAD and TIKRIT, Iraq", "Reuters, GREELEY, Colo.", "By Staff Reporter", "Staff and agencies",
+    "By our correspondent", "Ravi Patel, Reuters", "From our wire services", "By Reuters Staff", "By Maria van der Berg",
+    "Business Desk", "WASHINGTON (Reuters)",
+]
+CAPTIONS = [
+    "REUTERS/Ahmed Saad", "(File photo: AP)", "(AP Photo/Hadi Mizban)", "Photo: Reuters", "Image: Getty Images",
+    "Picture: Ahmed Saad / AFP", "Photograph: John Smith/Getty Images",
+    "People look at a burned vehicle at the site of a car bomb attack in Baghdad's Sadr City district, in Iraq "
+    "January 2, 2017. REUTERS/Ahmed Saad",
+    "The logo of Guinness Plc is seen at its offices in London, April 3, 1987. REUTERS/Fatima Martin/File Photo",
+    "An Iraqi soldier stands guard at a checkpoint in Nasiriyah, Iraq, on Sept. 14, 2017. (AP Photo/Nabil al-Jurani)",
+    "Image caption Security forces at the scene of the attack",
+]
+FOOTERS = [
+    "Read more on:    isis  |  iran  |  iraq", "Related: Iraq says Mosul offensive in final phase",
+    "(Reporting by Ahmed Rasheed; Editing by Mark Heinrich)",
+    "(Additional reporting by Maher Chmaytelli in Baghdad; Writing by Michael Georgy; Editing by Alison Williams)",
+    "Writing by Pedro Jackson; Editing by Olga Saad and Ines Mensah", "Copyright 2017 Reuters. All rights reserved.",
+    "© 2017 Thomson Reuters", "All rights reserved. Redistribution prohibited.", "Share this article",
+    "Share on Facebook / Twitter", "Share: f t in", "Share this article: Facebook | Twitter | LinkedIn | Email",
+    "Follow us on Twitter and Facebook for the latest news", "Click here to read more world stories",
+    "Subscribe to our daily newsletter", "Sign up for our free morning briefing newsletter", "Reuter", "REUTER...",
+    "Reuters", "-- AFP", "— Reuters", "(AFP)", "More from Reuters", "You might also like: Iraq | Syria | Iran",
+    "(Except for the headline, this story has not been edited by NDTV staff and is published from a syndicated feed.)",
+    "Copyright 1987 Reuters. Click For Restrictions.", "Advertisement", "www.example-news.com",
+]
+DATELINES = [
+    "BAGHDAD (Reuters) - ", "WASHINGTON, Feb 26 (Reuters) - ", "SALVADOR, Feb 26 - ", "PARIS (AFP) — ", "Nasiriyah - ",
+    "NEW YORK, March 3 — ", "RICHMOND, Va., March 5 (Reuters) - ", "HONG KONG - ", "NEW DELHI: ", "(Reuters) - ",
+    "RIO DE JANEIRO, Brazil (AP) — ",
+]
+
+
+@pytest.mark.parametrize("line", TIMESTAMPS)
+def test_timestamp_lines_removed(line: str) -> None:
+    text = article(["Iraq attack kills 52", line], [])
+    out = normalize(text)
+    assert normalize(line, strip_boilerplate=False) not in out.split("\n")
+    assert not re.search(r"\d\d:\d\d|2017-09|1987", out)
+    assert_story_kept(out)
+    assert out.startswith("iraq attack kills 52\n")  # the headline is story text, not boilerplate
+
+
+@pytest.mark.parametrize("line", BYLINES)
+@pytest.mark.parametrize("sep", ["\n\n", "\n"])
+def test_byline_lines_removed(line: str, sep: str) -> None:
+    out = normalize(article(["Iraq attack kills 52", line], [], sep=sep))
+    assert normalize(line, strip_boilerplate=False) not in out.split("\n")
+    assert_story_kept(out)
+
+
+@pytest.mark.parametrize("prefix", DATELINES)
+def test_dateline_prefix_removed_sentence_kept(prefix: str) -> None:
+    out = normalize(article(["Iraq attack kills 52", "2017-09-14 19:26"], [], lead=prefix + LEAD))
+    assert out.split("\n\n")[1] == normalize(LEAD, strip_boilerplate=False)
+    assert_story_kept(out)
+
+
+def test_dateline_only_on_the_lead() -> None:
+    later = "LONDON (Reuters) - Britain said it was monitoring the situation closely, a spokesman said on Friday."
+    out = normalize("BAGHDAD (Reuters) - " + LEAD + "\n\n" + later)
+    assert out == normalize(LEAD + "\n\n" + later, strip_boilerplate=False)
+
+
+@pytest.mark.parametrize("caption", CAPTIONS)
+def test_photo_credits_and_captions_removed(caption: str) -> None:
+    text = article(["Iraq attack kills 52"], [])
+    text = text.replace(BODY[0], caption + "\n\n" + BODY[0])
+    out = normalize(text)
+    assert normalize(caption, strip_boilerplate=False) not in out
+    assert not re.search(r"reuters/|ap photo|getty|photo:|saad", out)
+    assert_story_kept(out)
+
+
+def test_caption_wrapped_over_lines_removed() -> None:
+    wrapped = ("He said the contracts were from the U.S. Navy and Northrop.\n"
+               "A worker walks past storage tanks at a refinery in Washington, October 19,\n"
+               "1987. REUTERS/Nadia Rossi\n"
+               "The orders are scheduled to be delivered in 1987.\n"
+               "People walk past the headquarters of Herley Microwave\n"
+               "Systems Inc in Lancaster, March 12, 1987.\n"
+               "REUTERS/Maria\nMensah\n"
+               "Reuter")
+    assert strip_boilerplate(wrapped) == ("He said the contracts were from the U.S. Navy and Northrop.\n"
+                                          "The orders are scheduled to be delivered in 1987.")
+
+
+@pytest.mark.parametrize("line", FOOTERS)
+@pytest.mark.parametrize("sep", ["\n\n", "\n"])
+def test_footer_lines_removed(line: str, sep: str) -> None:
+    out = normalize(article([], [line, "Read more on: iraq | syria"], sep=sep))
+    assert normalize(line, strip_boilerplate=False) not in out.split("\n")
+    assert_story_kept(out)
+    assert out.endswith(normalize(BODY[-1], strip_boilerplate=False))
+
+
+def test_wrapped_reporting_credit_removed() -> None:
+    text = "The peso lost 22 pct.\nReuter\n(Reporting by Ravi Dubois in New York; Editing by Ahmed\nRossi)\nShare: f t in"
+    assert strip_boilerplate(text) == "The peso lost 22 pct."
+
+
+def test_mastheads_in_header_removed_but_not_in_body() -> None:
+    text = article(["The Evening Courier", "Oil prices slip as supply worries ease", "Updated: April 9, 1987 at 15:10"], [])
+    out = normalize(text)
+    assert "courier" not in out and "oil prices slip" in out
+    assert "daily news" in normalize(LEAD + "\n\nDaily News\n\n" + BODY[0])
+
+
+def test_full_realistic_wire_copy() -> None:
+    text = ("Capital Post\n\nThursday 5 March 1987 19.37 GMT\n\nBy Fatima Brown\n\n"
+            "WASHINGTON (Reuters) - World Bank president Barber Conable said he believed Brazil would come up with a medium "
+            "term economic plan.\n\n“Brazil would like to come up with such a plan,” he said, adding: “the moratorium is "
+            "likely to be a temporary affair.”\n\nA general view of the city in Washington, March 5, 1987. REUTERS/Pedro "
+            "Brown\n\nHe told Reuters the plan must be followed by talks.\n\nReuter\n\n(Reporting by Fatima Brown in "
+            "Washington; Editing by John Okafor)\n\nRead more on: brazil | debt | usa\n\n© 1987 Reuters. All rights "
+            "reserved.\n\nFollow us on Twitter and Facebook for the latest news")
+    assert normalize(text) == (
+        "world bank president barber conable said he believed brazil would come up with a medium term economic plan.\n\n"
+        "\"brazil would like to come up with such a plan,\" he said, adding: \"the moratorium is likely to be a temporary "
+        "affair.\"\n\nhe told reuters the plan must be followed by talks.")
+
+
+STORY_LINES = [
+    "He told Reuters on Monday that the deal was off.", "Reuters reported last week that the talks had stalled.",
+    "By the end of the year, output should rise 5 pct.", "Share prices rose 5 pct on Monday.",
+    "Updated guidance will be published on March 3, the company said.", "Related companies were not affected.",
+    "Copyright law has not kept pace with the internet, he said.", "Follow-up talks are planned for June 3.",
+    "Staff at the plant walked out on Monday.", "The AP reported that 12 people were hurt.", "Shr 17 cts vs 13 cts",
+    "Qtr ended Feb 28", "Net 2.1 mln vs 1.03 mln", "Photo-finish results were announced at 10:18.",
+    "Click-through rates have fallen, the firm said.", "Subscribers rose 12 pct to 3.4 million.",
+    "More from the report: inflation rose in February.", "Writing by hand is a dying art, the survey said.",
+    "1987 1986", "Monday", "Record March 31", "Pay April 15", "Associated Press reporters saw the damage.",
+    "The mayor of Samarra, Mahmoud Khalaf, said security forces had regained control.",
+    "Claiming responsibility", "Losing ground", "NOTE: figures are in billions of dollars.",
+]
+
+
+@pytest.mark.parametrize("sentence", STORY_LINES)
+@pytest.mark.parametrize("where", ["middle", "end"])
+def test_story_sentences_are_kept(sentence: str, where: str) -> None:
+    paras = [LEAD, *BODY]
+    paras.insert(2 if where == "middle" else len(paras), sentence)
+    out = normalize("\n\n".join(paras))
+    assert normalize(sentence, strip_boilerplate=False) in out.split("\n\n")
+    assert_story_kept(out)
+
+
+def test_hard_wrapped_reuters_text_untouched() -> None:
+    body = ("The Chicago Mercantile Exchange's (CME)\nboard of directors issued a letter to its members that sets\n"
+            "limits, but does not ban, dual trading in the S and P 500\nfutures and options pit.\n    The rules prohibit "
+            "brokers who execute customer orders to\ntrade for their own account, he told\nReuters.\n    Lead underwriters "
+            "Wheat, First\nSecurities Inc and E.F. Hutton Group Inc <EFH> said.\n")
+    assert strip_boilerplate(body + " Reuter\n") == body.rstrip("\n")
+
+
+# ----------------------------------------------------------------------------- character normalisation
+def test_character_normalisation() -> None:
+    raw = ("<p>Baghdad\u2019s \u201cbig\u201d day&nbsp;\u2014 the U.S.\u00a0said&amp;quot;ok&amp;quot;</p><p>Caf\u00e9 "
+           "\u2013 \u2212 \u2012 \u2015 co\u00adoperate\u200b \uff21\uff22\t\t\r\n\r\n\r\n\r\nIt ended.</p>")
+    assert normalize(raw) == "baghdad's \"big\" day - the u.s. said\"ok\"\n\ncafé - - - - cooperate ab\n\nit ended."
+    assert normalize("Straße ÉCOLE") == "strasse école"
+    assert normalize("  a  \n\n\n\n b \n c  ") == "a\n\nb\nc"
+    assert normalize("Gains at <EFH> & <GM> rose") == "gains at <efh> & <gm> rose"
+
+
+# ----------------------------------------------------------------------------- samples
+def _raw_paragraphs(text: str) -> list[str]:
+    return [p.strip() for p in re.split(r"\n\s*\n", text) if len(p.split()) > 20 and "REUTERS/" not in p]
+
+
+def _survives(para: str, out: str) -> bool:
+    """The paragraph is in the output, allowing only a dateline of up to 4 words to be cut from its start."""
+    words = normalize(para, strip_boilerplate=False).split(" ")
+    return any(" ".join(words[k:]) in out for k in range(5))
+
+
+@pytest.mark.parametrize("name,absent", [
+    ("000_", ["reuters/ahmed saad", "thứ ba", "10:18", "reuters, baghdad"]),
+    ("001_", ["reuters/ahmed saad", "thứ ba", "10:18", "people look at a burned vehicle"]),
+    ("002_", ["2017-09-14", "read more on", "file photo", "nasiriyah - gunmen"]),
+])
+def test_samples(name: str, absent: list[str]) -> None:
+    path = next(SAMPLES.glob(name + "*.txt"))
+    raw = path.read_text(encoding="utf-8")
+    out = normalize(raw)
+    for s in absent:
+        assert s not in out
+    paras = _raw_paragraphs(raw)
+    assert len(paras) >= 5
+    for p in paras:
+        assert _survives(p, out), p
+    assert not out.rstrip().endswith("reuters")
+
+
+# ----------------------------------------------------------------------------- dev data
+def _load(name: str) -> list[dict]:
+    path = DATA / name
+    if not path.exists():
+        pytest.skip(f"{path} is absent")
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
+def _shingles(text: str) -> set[tuple[str, ...]]:
+    w = re.findall(r"\w+", text.lower())
+    return {tuple(w[i:i + 3]) for i in range(len(w) - 2)}
+
+
+def test_clean_wire_text_is_not_stripped() -> None:
+    docs = [d for d in _load("syndication-dev.jsonl.gz") if d["kind"] in ("original", "negative")]
+    bad = words = removed = 0
+    for d in docs:
+        out = strip_boilerplate(d["text"])
+        kept = out.split("\n")
+        lost = [ln for ln in d["text"].split("\n") if ln.strip() and not any(k and ln.endswith(k) for k in kept)]
+        removed += sum(len(ln.split()) for ln in lost) + len(d["text"].split()) - len(out.split())
+        words += len(d["text"].split())
+        bad += any(len(ln.split()) > 12 for ln in lost)
+    ok = 1 - bad / len(docs)
+    print(f"\nclean wire docs: {len(docs)}, with a >12-word paragraph removed: {bad} ({1 - ok:.3%}); "
+          f"words removed (sign-offs, datelines, lost lines): {removed / words:.2%}")
+    assert ok >= 0.995
+
+
+def test_copies_get_closer_to_their_originals() -> None:
+    docs = _load("syndication-dev.jsonl.gz")
+    orig = {d["gold"]: d for d in docs if d["kind"] in ("original", "negative")}
+    copies = [d for d in docs if d["kind"] == "copy"]
+    before = after = novel_before = novel_after = 0.0
+    for d in copies:
+        o = orig[d["gold"]]
+        a, b = _shingles(d["text"]), _shingles(o["text"])
+        na, nb = _shingles(normalize(d["text"])), _shingles(normalize(o["text"]))
+        before += len(a & b) / max(1, len(a | b))
+        after += len(na & nb) / max(1, len(na | nb))
+        novel_before += len(a - b) / max(1, len(a))
+        novel_after += len(na - nb) / max(1, len(na))
+    n = len(copies)
+    print(f"\ncopies: {n}; mean word-3-shingle Jaccard to original {before / n:.3f} -> {after / n:.3f}; "
+          f"mean share of copy shingles absent from the original {novel_before / n:.3f} -> {novel_after / n:.3f}")
+    assert after / n > before / n + 0.05
+    assert novel_after < novel_before
+
+
+def test_added_boilerplate_lines_are_removed() -> None:
+    docs = _load("syndication-dev.jsonl.gz")
+    orig = {d["gold"]: d for d in docs if d["kind"] in ("original", "negative")}
+    added = removed = 0
+    for d in docs:
+        if d["kind"] != "copy":
+            continue
+        vocab = set(re.findall(r"\w+", normalize(orig[d["gold"]]["text"], strip_boilerplate=False)))
+        title = set(re.findall(r"\w+", normalize(d["title"], strip_boilerplate=False)))
+        out = " " + " ".join(re.findall(r"\w+", normalize(d["text"]))) + " "
+        for line in d["text"].split("\n"):
+            w = re.findall(r"\w+", normalize(line, strip_boilerplate=False))
+            if not w or set(w) <= title or sum(t in vocab for t in w) >= len(w) / 2:
+                continue  # story text (possibly restyled) or the headline
+            added += 1
+            removed += " " + " ".join(w) + " " not in out
+    print(f"\nlines added to copies (mostly non-story words): {added}, removed by normalize: {removed} ({removed / added:.1%})")
+    assert removed / added >= 0.95
+
+
+# ----------------------------------------------------------------------------- properties
+FRAGMENTS = [*TIMESTAMPS, *BYLINES, *CAPTIONS, *FOOTERS, *DATELINES, *STORY_LINES, LEAD, "", " ", "&amp;", "&Amp;", "<p>",
+             "<br/>", "ＡＢ", "\u00a0", "ǰ", "ß", "İ", "\u0301", "&#x2014;", "＆ａｍｐ；", "REUTERS/", "(Reporting by", "Photo",
+             "\r\n", "\u2028"]
+texts = st.one_of(
+    st.text(max_size=300),
+    st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=40)), max_size=12).map("\n".join),
+    st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=10)), max_size=12).map("".join),
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(texts)
+def test_normalize_is_idempotent(text: str) -> None:
+    once = normalize(text)
+    assert normalize(once) == once
+    plain = normalize(text, strip_boilerplate=False)
+    assert normalize(plain, strip_boilerplate=False) == plain
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(texts)
+def test_strip_boilerplate_only_deletes_lines_or_prefixes(text: str) -> None:
+    src = text.split("\n")
+    j = 0
+    for line in strip_boilerplate(text).split("\n") if strip_boilerplate(text) else []:
+        while j < len(src) and not (src[j] == line or (line and src[j].endswith(line))):
+            j += 1
+        assert j < len(src), (line, src)
+        j += 1
