@@ -7,8 +7,8 @@ from dedup.candidates import query_pairs
 from dedup.clusters import components
 from dedup.confirm import PairScores, common_shingles
 from dedup.fingerprint import signatures
-from dedup.shingle import ShingleBatch
-from dedup.tokenize import concat_offsets
+from dedup.shingle import ShingleBatch, longest_run, shingle_sequence
+from dedup.tokenize import TokenBatch, concat_offsets
 
 
 def _residuals(shingles: ShingleBatch, suspects: np.ndarray, partners: list[np.ndarray]) -> ShingleBatch:
@@ -27,7 +27,10 @@ def find_digests(
     scores: PairScores,
     confirmed: PairScores,
     *,
+    tokens: TokenBatch,
+    shingle_size: int,
     source_share: float,
+    source_run: int,
     dominant_share: float,
     residual_threshold: float,
     seed: int,
@@ -40,11 +43,26 @@ def find_digests(
     suspect that its partners do not explain (its residual) is
     fingerprinted and looked up among all documents. The suspect is a
     digest when a document of another story (components of the confirmed
-    pairs between non-suspects) covers at least ``source_share`` of it.
+    pairs between non-suspects) covers at least ``source_share`` of its
+    unexplained part and quotes a passage of it: ``source_run`` consecutive
+    shingles (stock phrases that templated reports share are shorter).
     """
-    suspect, other, _ = digest_evidence(shingles, sigs, scores, confirmed, dominant_share=dominant_share,
-                                     residual_threshold=residual_threshold, seed=seed)
-    return suspect & (other >= source_share)
+    suspect, other, source = digest_evidence(shingles, sigs, scores, confirmed, dominant_share=dominant_share,
+                                             residual_threshold=residual_threshold, seed=seed)
+    digest = suspect & (other >= source_share)
+    for doc in np.flatnonzero(digest).tolist():
+        digest[doc] = _quoted_run(tokens, shingles, doc, int(source[doc]), confirmed, n=shingle_size) >= source_run
+    return digest
+
+
+def _quoted_run(tokens: TokenBatch, shingles: ShingleBatch, doc: int, source: int, confirmed: PairScores, *, n: int) -> int:
+    """Longest run of consecutive shingles of ``doc`` found in ``source`` but in none of ``doc``'s confirmed partners."""
+    mates = np.concatenate((confirmed.right[confirmed.left == doc], confirmed.left[confirmed.right == doc]))
+    sequence = shingle_sequence(tokens, doc, n=n)
+    quoted = np.isin(sequence, shingles.doc(source))
+    if len(mates):
+        quoted &= ~np.isin(sequence, np.concatenate([shingles.doc(int(m)) for m in mates]))
+    return longest_run(quoted)
 
 
 def digest_evidence(
@@ -97,8 +115,9 @@ def digest_evidence(
     f_mate = np.concatenate((cand_mate[on], found[:, 1]))
     unique = np.unique(np.stack((f_doc, f_mate), axis=1), axis=0)
     f_doc, f_mate = unique[:, 0], unique[:, 1]
-    # Other suspects have no story of their own yet and do not count.
-    keep = ~suspect[f_mate] & (f_doc != f_mate) & (story[f_mate] != main[f_doc])
+    # A suspect source belongs to the story of its best partner.
+    story_of = np.where(suspect, main, story)
+    keep = (f_doc != f_mate) & (story_of[f_mate] != main[f_doc])
     f_doc, f_mate = f_doc[keep], f_mate[keep]
     common = common_shingles(residual, row_of[f_doc], f_mate, other=shingles)
     f_share = common / sizes[f_doc] if len(f_doc) else np.zeros(0)

@@ -23,6 +23,7 @@ _CHAR_RE = re.compile("[" + re.escape("".join(_CHAR_MAP)) + "]")
 
 
 def _char_sub(m: re.Match[str]) -> str:
+    """The replacement of one character matched by _CHAR_RE."""
     return _CHAR_MAP[m.group()]
 
 
@@ -49,7 +50,7 @@ _WEEKDAYS = ("monday tuesday wednesday thursday friday saturday sunday mon tue t
              "sexta montag dienstag mittwoch donnerstag freitag samstag sonntag lunedì martedì mercoledì giovedì venerdì sabato "
              "domenica senin selasa rabu kamis jumat sabtu minggu pazartesi salı çarşamba perşembe cuma cumartesi pazar").split()
 _LABELS = ("updated update published posted modified created released issued filed uploaded date dated time on at le el am um de "
-           "del du à uhr last first just yesterday today an a one").split()
+           "del du à uhr last first").split()
 _STAFF = "staff writer writers desk reporter reporters correspondent correspondents bureau agencies services service reports".split()
 _SOCIAL = ("share this article story page post on via facebook twitter x linkedin email e-mail whatsapp telegram reddit pinterest "
            "print tweet f t in copy link messenger flipboard comment comments save").split()
@@ -59,6 +60,7 @@ _UI = ("advertisement story continue scroll media read more latest end ends xxx 
 
 
 def _alt(words: list[str]) -> str:
+    """A regex alternation of literal words, longest first."""
     return "|".join(sorted(map(re.escape, words), key=len, reverse=True))
 
 
@@ -66,7 +68,7 @@ _MONTH = rf"(?i:(?:{_alt(_MONTHS)})\.?)"
 _TZ = (r"(?:gmt|utc|et|est|edt|ct|cst|cdt|mt|mst|mdt|pt|pst|pdt|bst|cet|cest|eet|eest|ist|jst|kst|hkt|sgt|aest|aedt|wib|ict|msk|sast"
        r"|wat|eat|gst|pkt|z)(?:\s*[+-]\s*\d{1,2}(?::?\d{2})?)?")
 _TOKEN = (rf"(?:(?:{_alt(_WEEKDAYS)})(?:day|-feira)?\.?|thứ (?:hai|ba|tư|năm|sáu|bảy|[2-7])|chủ nhật|cn|{_MONTH}|jum'at"
-          rf"|(?:last |first )?(?:{_alt(_LABELS[:-6])})|just now|yesterday|today|(?:\d+|an?|one) (?:second|sec|minute|min|hour|hr|day"
+          rf"|(?:last |first )?(?:{_alt(_LABELS)})|just now|yesterday|today|(?:\d+|an?|one) (?:second|sec|minute|min|hour|hr|day"
           rf"|week|month)s? ago|\d{{4}}-\d\d-\d\dt\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:z|[+-]\d\d:?\d\d)?|(?<![\d.])\d{{1,4}}(?P<s1>[./-])"
           rf"\d{{1,2}}(?P=s1)\d{{1,4}}(?![\d.])|\d{{1,2}}[:h]\d\d(?::\d\d)?|\d{{1,2}}\.\d\d(?= ?(?:{_TZ}|[ap]\.?m\b|uhr|h\b))"
           rf"|[ap]\.?m\.?|{_TZ}|\d+ min(?:ute)?s? read|\d{{1,4}}(?:st|nd|rd|th|\.)?)")
@@ -110,7 +112,7 @@ _SHORT_FIRST = frozenset(_AGENCIES + "By By: More Read Latest Associated Agence 
 _SHORT_FIRST_LOW = frozenset(_UI + ["reuter", "reuters", "http", "https", "www"])
 _SHORT_LAST = frozenset(_AGENCIES + ["Press", "Presse", "Association"])
 _SHORT_LAST_LOW = frozenset(_STAFF + ["reuter", "reuters"])
-_DATE_FIRST = frozenset(_MONTHS + _WEEKDAYS + _LABELS + ["thứ", "chủ", "cn", "jum'at", "updated:", "published:", "posted:"])
+_DATE_FIRST = frozenset(_MONTHS + _WEEKDAYS + _LABELS + "thứ chủ cn jum'at just yesterday today an a one".split())
 _PUNCT = "()[]{}.,;:!?'\"-|/*#=•·<>«»"
 # Footer lines (<= 40 words) recognised by how they start.
 _REPORTING_FIRST = frozenset("reporting additional further writing editing edited written compiled research production graphics".split())
@@ -140,7 +142,7 @@ _CREDIT_END = re.compile(
     rf"(?:^|\s|\()(?:{_CREDIT}|{_PERSON}\s*/\s*(?:{_AGENCY}|Getty Images|EPA)|\((?:AP|AFP|Reuters|EPA|File) (?i:photo)\b[^()]{{0,80}}\)"
     r"|(?i:\((?:file )?photo(?: by)?\s*[:/]?[^()]{1,60}\)))\s*\)?\.?$")
 _TAIL_HINT = re.compile(r"syndicated feed|contributed (?:to this (?:report|story|article)|reporting)")
-_CONTACT = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|^@\w+(?:\s+\S+){0,3}$")
+_CONTACT = re.compile(r"(?:[^@]{0,30}:\s*|(?:\S+\s+){0,4})[\w.+-]+@[\w-]+\.[\w.]+|@\w+(?:\s+\S+){0,3}")
 _CREDIT_CUT = re.compile(r"/[A-Z][\w'’-]*$")
 _CREDIT_TAIL = re.compile(rf"{_NAME}(?: {_NAME})?(?:/[\w ]{{1,20}})*")
 _TERMINAL = tuple('.!?:;")]\'')
@@ -183,7 +185,7 @@ def _line_rule(s: str) -> int:
             return 2
     if words <= 40 and _TAIL_HINT.search(s.lower()):
         return 2
-    return 1 if words <= 12 and "@" in s and _CONTACT.search(s) else 0
+    return 1 if words <= 12 and "@" in s and _CONTACT.fullmatch(s) else 0
 
 
 def _strip_dateline(s: str) -> str | None:
@@ -235,10 +237,6 @@ def strip_boilerplate(text: str) -> str:
         elif kind[i] == 2 and not s[i].endswith(_TERMINAL) and i + 1 < n and s[i + 1] and s[i + 1].endswith((".", ")")) and (
                 (s[i + 1][0].islower() and s[i + 1].count(" ") < 8) or s[i + 1].count(" ") < 2):
             keep[i + 1] = False                                    # "... published from" / "a syndicated feed."
-    for i in range(1, n):                                         # "... will be paid on" / "April 12." is a wrapped sentence
-        if kind[i] == 1 and not keep[i] and s[i].endswith(".") and keep[i - 1] and s[i - 1].count(" ") >= 5 \
-                and not s[i - 1].endswith(_TERMINAL):
-            keep[i] = True
     seen = 0
     for i in range(n):                                            # header zone: mastheads and the dateline
         if not keep[i] or not s[i]:
@@ -259,6 +257,10 @@ def strip_boilerplate(text: str) -> str:
             break
         if long_line or seen >= 5:
             break
+    for i in range(1, n):                                         # "... will be paid on" / "April 12." is a wrapped sentence
+        if kind[i] == 1 and not keep[i] and s[i].endswith(".") and keep[i - 1] and s[i - 1].count(" ") >= 5 \
+                and not s[i - 1].endswith(_TERMINAL):
+            keep[i] = True
     out: list[str] = []
     for i in range(n):
         if keep[i] and (s[i] or (out and out[-1].strip())):

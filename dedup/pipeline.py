@@ -17,7 +17,7 @@ from dedup.errors import InputError, OptionError
 from dedup.fingerprint import signatures
 from dedup.normalize import normalize
 from dedup.shingle import ShingleBatch, shingle_batch
-from dedup.tokenize import tokenize_batch
+from dedup.tokenize import TokenBatch, tokenize_batch
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,9 @@ class Options:
     strong_cosine: float = 0.8
     containment: float = 0.7
     numbers: float = 0.3
-    source_share: float = 0.12
-    dominant_share: float = 0.6
+    source_share: float = 0.05
+    source_run: int = 8
+    dominant_share: float = 0.8
     strip_boilerplate: bool = True
 
     def __post_init__(self) -> None:
@@ -43,6 +44,8 @@ class Options:
             raise OptionError(f"shingle_size must be an integer from 1 to 16, got {self.shingle_size!r}")
         if not isinstance(self.num_perm, int) or not 8 <= self.num_perm <= 1024:
             raise OptionError(f"num_perm must be an integer from 8 to 1024, got {self.num_perm!r}")
+        if not isinstance(self.source_run, int) or self.source_run < 1:
+            raise OptionError(f"source_run must be a positive integer, got {self.source_run!r}")
         if not isinstance(self.seed, int) or self.seed < 0:
             raise OptionError(f"seed must be a non-negative integer, got {self.seed!r}")
         if not 0.0 < self.residual_threshold < 1.0:
@@ -157,7 +160,7 @@ def cluster(
     confirmed = scores.select(confirm(scores, options))
     stages.done("confirm")
     say(f"clustering {len(confirmed):,} confirmed pairs")
-    stories = assign_stories(scores, confirmed, shingles=shingles, sigs=sigs, dates=_dates(documents), options=options)
+    stories = assign_stories(scores, confirmed, tokens=tokens, shingles=shingles, sigs=sigs, dates=_dates(documents), options=options)
     stages.done("cluster")
     result = _result(documents, confirmed, stories)
     result.stats.update(
@@ -198,6 +201,7 @@ def assign_stories(
     scores: PairScores,
     confirmed: PairScores,
     *,
+    tokens: TokenBatch,
     shingles: ShingleBatch,
     sigs: np.ndarray,
     dates: np.ndarray,
@@ -211,6 +215,9 @@ def assign_stories(
         scores,
         confirmed,
         source_share=options.source_share,
+        source_run=options.source_run,
+        tokens=tokens,
+        shingle_size=options.shingle_size,
         dominant_share=options.dominant_share,
         residual_threshold=options.residual_threshold,
         seed=options.seed,

@@ -76,6 +76,25 @@ def shingle_batch(batch: TokenBatch, *, n: int) -> ShingleBatch:
     return ShingleBatch(hashes=(keys & np.uint64(0xFFFFFFFF)).astype(np.uint32), offsets=offsets)
 
 
+def shingle_sequence(batch: TokenBatch, doc: int, *, n: int) -> np.ndarray:
+    """The shingle hashes of one document in text order (with repeats), as :func:`shingle_batch` hashes them."""
+    hashes = batch.hashes[batch.ids[batch.offsets[doc] : batch.offsets[doc + 1]]]
+    if len(hashes) == 0:
+        return np.zeros(0, dtype=np.uint32)
+    width = min(n, len(hashes))
+    with np.errstate(over="ignore"):
+        combined = _combine(hashes, np.arange(len(hashes) - width + 1), width)
+        return (_fmix64(combined) >> np.uint64(32)).astype(np.uint32)
+
+
+def longest_run(mask: np.ndarray) -> int:
+    """Length of the longest run of True in a boolean array."""
+    if not mask.any():
+        return 0
+    edges = np.diff(np.concatenate(([0], mask.view(np.int8), [0])))
+    return int((np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)).max())
+
+
 def shingle_hash(shingle: bytes | str) -> int:
     """The 32-bit hash of one shingle given as its tokens joined by single spaces.
 

@@ -59,6 +59,7 @@ CAPTIONS = [
     "The logo of Guinness Plc is seen at its offices in London, April 3, 1987. REUTERS/Fatima Martin/File Photo",
     "An Iraqi soldier stands guard at a checkpoint in Nasiriyah, Iraq, on Sept. 14, 2017. (AP Photo/Nabil al-Jurani)",
     "Image caption Security forces at the scene of the attack",
+    "FILE PHOTO: Iraqi security forces patrol a street in Nasiriyah, Iraq.",
 ]
 FOOTERS = [
     "Read more on:    isis  |  iran  |  iraq", "Related: Iraq says Mosul offensive in final phase",
@@ -71,12 +72,15 @@ FOOTERS = [
     "Subscribe to our daily newsletter", "Sign up for our free morning briefing newsletter", "Reuter", "REUTER...",
     "Reuters", "-- AFP", "— Reuters", "(AFP)", "More from Reuters", "You might also like: Iraq | Syria | Iran",
     "(Except for the headline, this story has not been edited by NDTV staff and is published from a syndicated feed.)",
-    "Copyright 1987 Reuters. Click For Restrictions.", "Advertisement", "www.example-news.com",
+    "Copyright 1987 Reuters. Click For Restrictions.", "Advertisement", "www.example-news.com", "Source: Reuters",
+    "To contact the reporter on this story: John Smith in London at jsmith@bloomberg.net",
+    "The Associated Press contributed to this report.", "Our Standards: The Thomson Reuters Trust Principles.",
+    "Print this article", "Trending Now", "E-Mail: pressestelle@polizei.example.de", "3 min read",
 ]
 DATELINES = [
     "BAGHDAD (Reuters) - ", "WASHINGTON, Feb 26 (Reuters) - ", "SALVADOR, Feb 26 - ", "PARIS (AFP) — ", "Nasiriyah - ",
     "NEW YORK, March 3 — ", "RICHMOND, Va., March 5 (Reuters) - ", "HONG KONG - ", "NEW DELHI: ", "(Reuters) - ",
-    "RIO DE JANEIRO, Brazil (AP) — ",
+    "RIO DE JANEIRO, Brazil (AP) — ", "(CNN)", "Berlin (dpa) - ", "LONDON, Jan 1 (Reuters) - ",
 ]
 
 
@@ -181,6 +185,7 @@ STORY_LINES = [
     "1987 1986", "Monday", "Record March 31", "Pay April 15", "Associated Press reporters saw the damage.",
     "The mayor of Samarra, Mahmoud Khalaf, said security forces had regained control.",
     "Claiming responsibility", "Losing ground", "NOTE: figures are in billions of dollars.",
+    "Anyone with questions can email jane_doe@fws.gov or call 734-288-6459.", "The dividend will be paid on\nApril 12.",
 ]
 
 
@@ -192,6 +197,16 @@ def test_story_sentences_are_kept(sentence: str, where: str) -> None:
     out = normalize("\n\n".join(paras))
     assert normalize(sentence, strip_boilerplate=False) in out.split("\n\n")
     assert_story_kept(out)
+
+
+@pytest.mark.parametrize("lead", [
+    "Roger Federer - nice bloke, fantastic tennis player - the ultimate sportsman, said Hewitt after the match.",
+    "David Blunkett - who has resigned as home secretary - built his reputation as a plain-speaking Yorkshire man.",
+    "An American Farm Bureau\nFederation (AFBF) official said that far from hurting Canadian\ncorn producers, farm programs help.",
+    "U.S. - Japan trade talks will resume next week in Tokyo, officials from both countries said on Friday.",
+])
+def test_lead_that_only_looks_like_a_dateline_is_kept(lead: str) -> None:
+    assert normalize(lead) == normalize(lead, strip_boilerplate=False)
 
 
 def test_hard_wrapped_reuters_text_untouched() -> None:
@@ -210,6 +225,16 @@ def test_character_normalisation() -> None:
     assert normalize("Straße ÉCOLE") == "strasse école"
     assert normalize("  a  \n\n\n\n b \n c  ") == "a\n\nb\nc"
     assert normalize("Gains at <EFH> & <GM> rose") == "gains at <efh> & <gm> rose"
+    assert normalize("<Strong Point Inc> and <P> rose &amp; fell") == "<strong point inc> and <p> rose & fell"
+    assert normalize("line one<br>line two &lt;A.N&gt;") == "line one\nline two <a.n>"
+    assert normalize("&lt;p&gt;Escaped&lt;/p&gt;&lt;p&gt;twice&lt;/p&gt;") == "escaped\n\ntwice"
+
+
+def test_strip_boilerplate_on_raw_text() -> None:
+    raw = ("Updated:\u00a0Jan 3, 2017\u00a010:18 AM ET\r\nBy\u00a0John Smith\r\nBAGHDAD (Reuters)\u00a0\u2014 "
+           "Baghdad\u2019s mayor said on Monday the \u201cworst\u201d was over.\r\n(Reporting by Ahmed Rasheed; Editing by "
+           "Mark Heinrich)\r\n")
+    assert strip_boilerplate(raw) == "Baghdad\u2019s mayor said on Monday the \u201cworst\u201d was over.\r"
 
 
 # ----------------------------------------------------------------------------- samples
@@ -255,6 +280,7 @@ def _shingles(text: str) -> set[tuple[str, ...]]:
     return {tuple(w[i:i + 3]) for i in range(len(w) - 2)}
 
 
+@pytest.mark.shared
 def test_clean_wire_text_is_not_stripped() -> None:
     docs = [d for d in _load("syndication-dev.jsonl.gz") if d["kind"] in ("original", "negative")]
     bad = words = removed = 0
@@ -262,15 +288,16 @@ def test_clean_wire_text_is_not_stripped() -> None:
         out = strip_boilerplate(d["text"])
         kept = out.split("\n")
         lost = [ln for ln in d["text"].split("\n") if ln.strip() and not any(k and ln.endswith(k) for k in kept)]
-        removed += sum(len(ln.split()) for ln in lost) + len(d["text"].split()) - len(out.split())
+        removed += len(d["text"].split()) - len(out.split())
         words += len(d["text"].split())
         bad += any(len(ln.split()) > 12 for ln in lost)
     ok = 1 - bad / len(docs)
     print(f"\nclean wire docs: {len(docs)}, with a >12-word paragraph removed: {bad} ({1 - ok:.3%}); "
-          f"words removed (sign-offs, datelines, lost lines): {removed / words:.2%}")
+          f"words removed (mostly the dateline and the 'Reuter' sign-off): {removed / words:.2%}")
     assert ok >= 0.995
 
 
+@pytest.mark.shared
 def test_copies_get_closer_to_their_originals() -> None:
     docs = _load("syndication-dev.jsonl.gz")
     orig = {d["gold"]: d for d in docs if d["kind"] in ("original", "negative")}
@@ -291,6 +318,7 @@ def test_copies_get_closer_to_their_originals() -> None:
     assert novel_after < novel_before
 
 
+@pytest.mark.shared
 def test_added_boilerplate_lines_are_removed() -> None:
     docs = _load("syndication-dev.jsonl.gz")
     orig = {d["gold"]: d for d in docs if d["kind"] in ("original", "negative")}
