@@ -34,6 +34,7 @@ def find_digests(
     dominant_share: float,
     residual_threshold: float,
     seed: int,
+    compilations: np.ndarray | None = None,
 ) -> np.ndarray:
     """Boolean mask of the documents that are digests.
 
@@ -46,12 +47,16 @@ def find_digests(
     pairs between non-suspects) covers at least ``source_share`` of its
     unexplained part and quotes a passage of it: ``source_run`` consecutive
     shingles (stock phrases that templated reports share are shorter).
+    A suspect marked in ``compilations`` (e.g. several datelines) is a
+    digest without further evidence.
     """
     suspect, other, source = digest_evidence(shingles, sigs, scores, confirmed, dominant_share=dominant_share,
                                              residual_threshold=residual_threshold, seed=seed)
     digest = suspect & (other >= source_share)
     for doc in np.flatnonzero(digest).tolist():
         digest[doc] = _quoted_run(tokens, shingles, doc, int(source[doc]), confirmed, n=shingle_size) >= source_run
+    if compilations is not None:
+        digest |= suspect & compilations
     return digest
 
 

@@ -6,6 +6,8 @@ import html
 import re
 import unicodedata
 
+from dedup.pagenoise import strip_page_boilerplate
+
 __all__ = ["normalize", "strip_boilerplate"]
 
 # ----------------------------------------------------------------------------- characters
@@ -201,6 +203,20 @@ def _strip_dateline(s: str) -> str | None:
     return rest
 
 
+def count_datelines(text: str) -> int:
+    """Paragraphs that open with a news dateline ("LONDON, June 18 -", "PARIS (AFP) -").
+
+    A story has one; a briefing or roundup that compiles several stories has one per story.
+    """
+    count = 0
+    for line in text.split("\n"):
+        s = line.lstrip()
+        if s[:2].isupper() or "(" in s[:90]:
+            m = _DATELINE_STRONG.match(_view(s))
+            count += m is not None and m.end() < len(s)
+    return count
+
+
 def _view(line: str) -> str:
     """The line as the rules see it: stripped, and for non-ASCII lines with unified spaces, quotes and dashes."""
     if line.isascii():
@@ -306,13 +322,14 @@ def _markup(text: str) -> str:
 
 
 def normalize(text: str, *, strip_boilerplate: bool = True) -> str:
-    """Text ready for tokenisation: boilerplate lines removed (when asked), HTML entities unescaped, NFKC, case-folded,
+    """Text ready for tokenisation: boilerplate lines and page furniture (cookie walls, paywalls; see
+    :mod:`dedup.pagenoise`) removed (when asked), HTML entities unescaped, NFKC, case-folded,
     quotes/apostrophes/dashes unified, whitespace collapsed (keep paragraph breaks as "\\n")."""
     out = text
     for _ in range(4):
         cur = _clean(_markup(out))
         if strip_boilerplate:
-            cur = _strip(cur)
+            cur = strip_page_boilerplate(_strip(cur))
         cur = cur.casefold()
         if not cur.isascii():
             cur = _clean(cur)

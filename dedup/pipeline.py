@@ -15,7 +15,7 @@ from dedup.confirm import PairScores, is_copy, score_pairs, tfidf_matrix
 from dedup.document import Document, date_sort_key
 from dedup.errors import InputError, OptionError
 from dedup.fingerprint import signatures
-from dedup.normalize import normalize
+from dedup.normalize import count_datelines, normalize
 from dedup.shingle import ShingleBatch, shingle_batch
 from dedup.tokenize import TokenBatch, tokenize_batch
 
@@ -143,6 +143,7 @@ def cluster(
     n = len(documents)
     say(f"normalising {n:,} documents")
     texts = [normalize(d.text, strip_boilerplate=options.strip_boilerplate) for d in documents]
+    compilations = np.fromiter((count_datelines(d.text) >= 2 for d in documents), dtype=bool, count=n)
     stages.done("normalise")
     tokens = tokenize_batch(texts)
     del texts
@@ -160,7 +161,10 @@ def cluster(
     confirmed = scores.select(confirm(scores, options))
     stages.done("confirm")
     say(f"clustering {len(confirmed):,} confirmed pairs")
-    stories = assign_stories(scores, confirmed, tokens=tokens, shingles=shingles, sigs=sigs, dates=_dates(documents), options=options)
+    stories = assign_stories(
+        scores, confirmed, tokens=tokens, shingles=shingles, sigs=sigs, dates=_dates(documents),
+        compilations=compilations, options=options,
+    )
     stages.done("cluster")
     result = _result(documents, confirmed, stories)
     result.stats.update(
@@ -206,8 +210,11 @@ def assign_stories(
     sigs: np.ndarray,
     dates: np.ndarray,
     options: Options,
+    compilations: np.ndarray | None = None,
 ) -> StoryAssignment:
-    """Cluster step: digest guard, components, then naming by earliest member."""
+    """Cluster step: digest guard, components, then naming by earliest member.
+
+    ``compilations`` marks documents built like digests (several datelines)."""
     n = len(shingles)
     digests = find_digests(
         shingles,
@@ -221,6 +228,7 @@ def assign_stories(
         dominant_share=options.dominant_share,
         residual_threshold=options.residual_threshold,
         seed=options.seed,
+        compilations=compilations,
     )
     labels = link_stories(n, (confirmed.left, confirmed.right), digests=digests)
     centrality = np.zeros(n)

@@ -148,7 +148,7 @@ def test_shared_syndication_quality_bar(shared_data) -> None:
     assert scores.pairwise_f1 >= 0.95 and scores.adjusted_rand >= 0.95
     sizes = {c.id: len(c.members) for c in result.clusters}
     merged = [r["id"] for r in records if r["kind"] == "roundup" and sizes[result.assignments[r["id"]]] > 1]
-    assert len(merged) <= 10, merged  # issue "Accuracy" tightens this to zero
+    assert merged == []
 
 
 def test_shared_ecbplus_never_mixes_events(shared_data) -> None:

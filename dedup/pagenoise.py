@@ -1,0 +1,80 @@
+"""Remove web-page boilerplate (cookie walls, paywalls, sign-up forms, bot checks) in many languages."""
+
+from __future__ import annotations
+
+import re
+
+# Words that, two in one sentence, mark a consent/paywall/bot-check sentence rather than news.
+# Stems cover inflections; languages: en, de, fr, es, it, pl, tr, ru, ar, pt, nl.
+_WEAK = (
+    r"privacy|consent|advertis\w*|subscri\w+|sign(?:ed)? ?(?:in|up)|log ?in|browser|e-?mail addresse?s?"
+    r"|accept\w*|personal (?:data|information)|trial|details|unsubscribe|opt[- ]out"
+    r"|akzeptier\w*|verarbeitung|persönlichen (?:daten|informationen)|zustimmung"
+    r"|zaakceptuj\w*|przetwarzani\w+|dan\w+ osobow\w+|accepte[rz]?|données personnelles|acepta\w*|datos personales"
+    r"|accett\w+|dati personali|kabul|onay\w*|принять|персональн\w+ данн\w+"
+    r"|personali[sz]\w*|newsletter|terms of (?:use|service)|data processing|website|web ?site|users?"
+    r"|webseite|nutzer\w*|witryn\w+|użytkownik\w*|sitio web|usuarios?|site web|utilisateurs?|sito web|utenti"
+    r"|datenschutz\w*|einwilligung|werbung|anmelden|registrier\w*|abonn\w+"
+    r"|confidentialit\w+|consentement|publicit\w+|connecte\w*|navigateur|inscri\w+"
+    r"|privacidad|consentimiento|publicidad|suscri\w+|contraseña|navegador|reg[ií]str\w+"
+    r"|consenso|pubblicit\w+|abbonat\w+"
+    r"|prywatno\w+|reklam\w+|zaloguj\w*|subskrypc\w+|przegl[aą]dark\w+"
+    r"|gizlilik|abone|tarayıcı|kişisel veri\w*"
+    r"|конфиденциальн\w+|реклам\w+|подписк\w+|согласи\w+|браузер\w*|регистрац\w+"
+    r"|الخصوصية|اشترك|الإعلانات|المتصفح"
+)
+# One of these alone is enough: they (almost) never occur in news prose.
+_STRONG = (
+    r"cookies?|cookie-?dateien|plik\w* cookie|çerez\w*|captcha|javascript|ad ?blocker"
+    r"|free trial|password|passwort|hasło|mot de passe|şifre|парол\w+"
+    r"|not a robot|kein roboter|nie jestem robotem|je ne suis pas un robot|no soy un robot"
+    r"|ip[- ]address|adres\w* ip|ip-adresse|adresse ip|dirección ip|ملفات تعريف الارتباط"
+    r"|all rights reserved|alle rechte vorbehalten|tous droits réservés|todos los derechos reservados"
+)
+_WEAK_RE = re.compile(rf"(?<!\w)(?:{_WEAK})(?!\w)", re.IGNORECASE)
+_STRONG_RE = re.compile(rf"(?<!\w)(?:{_STRONG})(?!\w)", re.IGNORECASE)
+# Sentence boundaries: after . ! ? before a space or a capital (run-together page text), and after newlines.
+_BOUNDARY = re.compile(r"(?<=[.!?])(?=\s|[A-ZÀ-ÞА-Я])|(?<=\n)")
+
+
+def _score(sentence: str) -> int:
+    """2 per strong hit plus 1 per distinct weak word (a repeated word counts once)."""
+    weak = {w.lower() for w in _WEAK_RE.findall(sentence)}
+    return 2 * len(_STRONG_RE.findall(sentence)) + len(weak)
+
+
+def is_page_boilerplate(sentence: str) -> bool:
+    """Whether a sentence on its own is web-page furniture (consent, paywall, sign-up, bot check) rather than news."""
+    return _score(sentence) >= 2
+
+
+def strip_page_boilerplate(text: str) -> str:
+    """``text`` without its page-boilerplate blocks; everything else is kept exactly as it was.
+
+    A block grows from sentences that are boilerplate on their own to the
+    adjacent sentences with at least one boilerplate word, and to single
+    sentences between two boilerplate sentences. A page that was mostly
+    such blocks and keeps fewer than 20 words becomes empty.
+    """
+    if not _STRONG_RE.search(text) and len(_WEAK_RE.findall(text)) < 2:
+        return text
+    sentences = _BOUNDARY.split(text)
+    scores = [_score(s) for s in sentences]
+    drop = [score >= 2 for score in scores]
+    if not any(drop):
+        return text
+    changed = True
+    while changed:
+        changed = False
+        for i, score in enumerate(scores):
+            if drop[i] or not sentences[i].strip():
+                continue
+            before = next((drop[j] for j in range(i - 1, -1, -1) if sentences[j].strip()), False)
+            after = next((drop[j] for j in range(i + 1, len(sentences)) if sentences[j].strip()), False)
+            if (score >= 1 and (before or after)) or (before and after):
+                drop[i] = changed = True
+    kept = "".join(s for s, d in zip(sentences, drop) if not d or "\n" in s and not s.strip(" \t.!?"))
+    # A page that was mostly furniture and keeps only a scrap has no article.
+    if len(kept.split()) < 20 and len(kept) < len(text) / 4:
+        return ""
+    return kept

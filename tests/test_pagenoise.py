@@ -1,0 +1,70 @@
+"""Page furniture (cookie walls, paywalls, bot checks) is removed; news sentences stay."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dedup import Document, cluster
+from dedup.pagenoise import is_page_boilerplate, strip_page_boilerplate
+
+COOKIE_EN = (
+    "We use cookies to improve your experience on our website. By continuing to browse you consent to our use "
+    "of cookies and to the processing of personal data by our partners. Read our privacy policy for details."
+)
+COOKIE_DE = (
+    "Um die Funktion unserer Website zu verbessern und relevante Werbung anzuzeigen, sammeln wir Informationen. "
+    "Für Details siehe Datenschutzerklärung. Indem Sie auf Akzeptieren klicken, stimmen Sie der Verarbeitung "
+    "Ihrer persönlichen Daten zu."
+)
+PAYWALL = (
+    "TAKE A FREE TRIAL Registered users can read up to 3 reports. Enter your details below for immediate access. "
+    "Note our system only accepts work email addresses. The password must be at least 8 characters long."
+)
+BOT_PL = 'Przykro nam, ale z adresu IP zauważyliśmy ogromną liczbę połączeń. Wybierz "Nie jestem robotem".'
+
+STORY_A = (
+    "Police in Lyon arrested three men on Tuesday after a jewellery shop was robbed at gunpoint. "
+    "The suspects, aged 19 to 24, were caught on the motorway near Valence, prosecutors said. "
+    "Stolen watches worth about 400,000 euros were found in the car, according to the prosecutor's office."
+)
+STORY_B = (
+    "Heavy rain flooded parts of southern Spain on Wednesday, cutting power to 20,000 homes in Malaga. "
+    "Emergency services rescued dozens of drivers trapped on flooded roads, the regional government said. "
+    "Forecasters expect more storms until the weekend."
+)
+
+
+def test_consent_paywall_and_bot_pages_are_removed() -> None:
+    for furniture in (COOKIE_EN, COOKIE_DE, PAYWALL, BOT_PL):
+        assert strip_page_boilerplate(furniture).strip() == ""
+        kept = strip_page_boilerplate(furniture + "\n\n" + STORY_A)
+        assert STORY_A in kept and "cookie" not in kept.lower() and "password" not in kept.lower()
+
+
+def test_news_sentences_with_such_words_are_kept() -> None:
+    for sentence in (
+        "Subscribers rose 12 pct to 3.4 million, the company said.",
+        "The trial of the former minister opened in Paris on Monday.",
+        "Regulators said the new privacy rules take effect in May.",
+        "Shares of the advertising group fell 4 pct.",
+    ):
+        assert not is_page_boilerplate(sentence)
+        assert strip_page_boilerplate(STORY_A + " " + sentence) == STORY_A + " " + sentence
+
+
+def test_different_articles_behind_the_same_cookie_wall_are_not_copies() -> None:
+    docs = [
+        Document(id="a", text=COOKIE_EN + "\n\n" + STORY_A),
+        Document(id="b", text=COOKIE_EN + "\n\n" + STORY_B),
+        Document(id="p1", text=PAYWALL),
+        Document(id="p2", text=PAYWALL.replace("3 reports", "5 reports")),
+    ]
+    result = cluster(docs)
+    assert len(result.clusters) == 4
+
+
+@given(st.text(max_size=300))
+def test_only_whole_sentences_are_removed(text: str) -> None:
+    kept = strip_page_boilerplate(text)
+    assert kept == "" or all(part in text for part in kept.split("\n"))
