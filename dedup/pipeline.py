@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, fields
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -141,18 +141,9 @@ def cluster(
     documents = _unique(docs)
     stages.done("read")
     n = len(documents)
-    say(f"normalising {n:,} documents")
-    texts = [normalize(d.text, strip_boilerplate=options.strip_boilerplate) for d in documents]
-    compilations = np.fromiter((count_datelines(d.text) >= 2 for d in documents), dtype=bool, count=n)
-    stages.done("normalise")
-    tokens = tokenize_batch(texts)
-    del texts
-    stages.done("tokenise")
-    say("fingerprinting")
-    shingles = shingle_batch(tokens, n=options.shingle_size)
-    stages.done("shingle")
-    sigs = signatures(shingles, num_perm=options.num_perm, seed=options.seed)
-    stages.done("fingerprint")
+    say(f"fingerprinting {n:,} documents")
+    prepared = prepare(documents, options, stages=stages)
+    tokens, shingles, sigs = prepared.tokens, prepared.shingles, prepared.signatures
     say("finding candidate pairs")
     pairs = candidate_pairs(sigs, threshold=options.lsh_threshold)
     stages.done("candidates")
@@ -163,7 +154,7 @@ def cluster(
     say(f"clustering {len(confirmed):,} confirmed pairs")
     stories = assign_stories(
         scores, confirmed, tokens=tokens, shingles=shingles, sigs=sigs, dates=_dates(documents),
-        compilations=compilations, options=options,
+        compilations=prepared.compilations, options=options,
     )
     stages.done("cluster")
     result = _result(documents, confirmed, stories)
@@ -178,6 +169,36 @@ def cluster(
         **{f"seconds_{k}": v for k, v in stages.seconds.items()},
     )
     return result
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A batch of documents made ready for matching: tokens, shingle sets, MinHash signatures,
+    and which documents are built like compilations (several datelines)."""
+
+    tokens: TokenBatch
+    shingles: ShingleBatch
+    signatures: np.ndarray
+    compilations: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+
+def prepare(documents: Sequence[Document], options: Options, *, stages: _Stages | None = None) -> Prepared:
+    """Normalise, tokenise, shingle and fingerprint a batch of documents (no state kept between calls)."""
+    stages = stages or _Stages()
+    texts = [normalize(d.text, strip_boilerplate=options.strip_boilerplate) for d in documents]
+    compilations = np.fromiter((count_datelines(d.text) >= 2 for d in documents), dtype=bool, count=len(documents))
+    stages.done("normalise")
+    tokens = tokenize_batch(texts)
+    del texts
+    stages.done("tokenise")
+    shingles = shingle_batch(tokens, n=options.shingle_size)
+    stages.done("shingle")
+    sigs = signatures(shingles, num_perm=options.num_perm, seed=options.seed)
+    stages.done("fingerprint")
+    return Prepared(tokens=tokens, shingles=shingles, signatures=sigs, compilations=compilations)
 
 
 def confirm(scores: PairScores, options: Options) -> np.ndarray:
