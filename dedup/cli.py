@@ -123,5 +123,53 @@ def evaluate_command(pred, gold, id_field, pred_field, gold_field, as_json) -> N
     click.echo(json.dumps(scores.as_dict()) if as_json else format_scores(scores))
 
 
+@main.command("explain")
+@click.argument("a")
+@click.argument("b")
+@click.option("--corpus", "corpus", multiple=True, help="Input(s) holding A and B as ids; TF-IDF weights come from it.")
+@_read_options
+@click.option("--passages", type=int, default=5, show_default=True, help="How many shared passages to list.")
+@click.option("--json", "as_json", is_flag=True, help="Print the explanation as one JSON object.")
+@click.option("--color/--no-color", default=None, help="Highlight shared passages (default: when stdout is a terminal).")
+def explain_command(a, b, corpus, id_field, text_field, date_field, skip_bad, max_chars, passages, as_json, color) -> None:
+    """Explain why articles A and B are (not) copies: scores, shared passages, decision and reason.
+
+    A and B are two files (.txt, or one-record JSONL/CSV), or with --corpus two ids in that corpus.
+    """
+    from dedup.explain import explain_inputs
+
+    try:
+        result = explain_inputs(a, b, corpus=list(corpus), read=lambda inputs: _read(inputs, id_field, text_field,
+                                                                                        date_field, skip_bad, max_chars)[0])
+    except DedupError as error:
+        raise _fail(error) from None
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), ensure_ascii=False))
+        return
+    styled = sys.stdout.isatty() if color is None else color
+    mark = (lambda t: click.style(t, fg="green", bold=True)) if styled else (lambda t: f"[[{t}]]")
+    click.echo(format_explanation(result, mark=mark, passages=passages))
+
+
+def format_explanation(result: Any, *, mark: Callable[[str], str], passages: int) -> str:
+    """Human-readable explanation: scores, decision, shared passages, A with passages marked."""
+    from dedup.explain import highlight
+
+    lines = [
+        f"A: {result.a}",
+        f"B: {result.b}",
+        f"estimated Jaccard {result.jaccard:.2f}   TF-IDF cosine {result.cosine:.2f}   "
+        f"containment {result.containment:.2f}   numbers {result.numbers:.2f}",
+        f"decision: {result.reason}",
+    ]
+    if result.same_cluster is not None:
+        lines.append(f"same cluster in the corpus: {'yes' if result.same_cluster else 'no'}")
+    shown = result.passages[:passages]
+    lines.append(f"shared passages: {len(result.passages)} (longest first)")
+    lines += [f'  {p.words:3d} words: "{p.text[:160]}{"..." if len(p.text) > 160 else ""}"' for p in shown]
+    lines += ["", "A, shared passages marked:", highlight(result.tokens_a, result.passages, mark=mark)]
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
