@@ -17,11 +17,12 @@ from typing import Callable
 
 import numpy as np
 
-from dedup import Document, cluster
+from dedup import Document, Options, cluster
 from dedup.evaluate import score_clusters
 from dedup.read import ReadOptions, read_documents
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+RESULTS = Path(__file__).resolve().parent / "results"
 
 # A clustering method: documents -> {id: cluster id}
 Method = Callable[[list[Document]], dict[str, str]]
@@ -144,24 +145,96 @@ def _parse_option(text: str) -> tuple[str, object]:
     return key, {"true": True, "false": False}.get(value.lower(), value)
 
 
+def threshold_curve(data: Path, *, values: list[float]) -> list[dict[str, float]]:
+    """Pairwise precision/recall on syndication-dev as the cosine threshold varies (other settings default)."""
+    docs, records = load(data, "syndication-dev")
+    gold = {r["id"]: r["gold"] for r in records}
+    out = []
+    for value in values:
+        scores = score_clusters(cluster(docs, cosine=value).assignments, gold)
+        out.append({"cosine": value, "precision": scores.pairwise_precision, "recall": scores.pairwise_recall,
+                    "f1": scores.pairwise_f1})
+    return out
+
+
+def plot_curve(curve: list[dict[str, float]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    xs = [c["cosine"] for c in curve]
+    for key in ("precision", "recall", "f1"):
+        ax.plot(xs, [c[key] for c in curve], marker="o", label=key)
+    ax.axvline(Options().cosine, color="grey", linestyle="--", label="default")
+    ax.set_xlabel("TF-IDF cosine threshold (with passage overlap >= 0.5)")
+    ax.set_ylabel("pairwise score, syndication-dev")
+    ax.set_ylim(0.8, 1.005)
+    ax.legend(loc="lower left")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def print_table(results: dict[str, list[dict[str, object]]]) -> None:
+    """One markdown table: a row per method, the key number of each set per column."""
+    cols = ["syndication F1", "ARI", "roundups merged", "ecb+ mixed (dev/train)", "exact groups (reuters/bbc)",
+            "semeval clustered <=2", "semeval recall <=1.5"]
+    print("| method | " + " | ".join(cols) + " |")
+    print("|---" * (len(cols) + 1) + "|")
+    for method, rows in results.items():
+        by = {r["set"]: r for r in rows}
+        syn, sem = by.get("syndication-dev", {}), by.get("semeval-train-pairs", {})
+        rec = sem.get("recall_le_1_5", {})
+        hit = sum(int(v.split("/")[0]) for v in rec.values()) if rec else 0
+        tot = sum(int(v.split("/")[1]) for v in rec.values()) if rec else 0
+        cells = [
+            syn.get("pairwise_f1", ""), syn.get("ari", ""), syn.get("roundups_merged", ""),
+            f"{by.get('ecbplus-dev', {}).get('mixed_clusters', '')}/{by.get('ecbplus-train', {}).get('mixed_clusters', '')}",
+            f"{by.get('reuters21578', {}).get('exact_groups_found', '')}/{by.get('reuters21578', {}).get('exact_groups', '')}, "
+            f"{by.get('bbc', {}).get('exact_groups_found', '')}/{by.get('bbc', {}).get('exact_groups', '')}",
+            f"{sem.get('clustered_with_overall_le_2', '')} of {sem.get('clustered_pairs', '')}",
+            f"{hit}/{tot}" if tot else "",
+        ]
+        print(f"| {method} | " + " | ".join(str(c) for c in cells) + " |")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--set", dest="sets", action="append", choices=ALL_SETS)
     parser.add_argument("--option", action="append", default=[], help="dedup option key=value")
-    parser.add_argument("--json", type=Path, help="also write the results as JSON")
+    parser.add_argument("--json", type=Path, default=RESULTS / "quality.json", help="where to write the results as JSON")
+    parser.add_argument("--no-peers", action="store_true", help="only this project")
+    parser.add_argument("--plot", type=Path, default=RESULTS / "quality_threshold.png", help="precision/recall plot")
+    parser.add_argument("--no-plot", action="store_true")
     args = parser.parse_args(argv)
     if not args.data.is_dir():
         print(f"data directory {args.data} not found (pass --data)", file=sys.stderr)
         return 2
     settings = dict(_parse_option(o) for o in args.option)
-    results = {"dedup": run_all(dedup_method(**settings), args.data, args.sets or ALL_SETS)}
-    for method, rows in results.items():
-        print(f"## {method}")
-        for row in rows:
-            print(json.dumps(row))
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1) + "\n")
+    sets = args.sets or ALL_SETS
+    methods: dict[str, Method] = {"dedup (defaults)" if not settings else f"dedup {settings}": dedup_method(**settings)}
+    if not args.no_peers:
+        from peers import PEERS
+
+        methods.update(PEERS)
+    results: dict[str, object] = {}
+    for name, method in methods.items():
+        print(f"## {name}", file=sys.stderr)
+        results[name] = run_all(method, args.data, sets)
+        for row in results[name]:
+            print(json.dumps(row), file=sys.stderr)
+    print_table(results)  # type: ignore[arg-type]
+    if not args.no_plot and "syndication-dev" in sets:
+        curve = threshold_curve(args.data, values=[0.35, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8, 0.9])
+        results["cosine_threshold_curve"] = curve
+        args.plot.parent.mkdir(parents=True, exist_ok=True)
+        plot_curve(curve, args.plot)
+        print(f"plot: {args.plot}", file=sys.stderr)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=1) + "\n")
     return 0
 
 
