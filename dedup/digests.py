@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from dedup.candidates import query_pairs
 from dedup.clusters import components
@@ -50,24 +52,39 @@ def find_digests(
     A suspect marked in ``compilations`` (e.g. several datelines) is a
     digest without further evidence.
     """
-    suspect, other, source = digest_evidence(shingles, sigs, scores, confirmed, dominant_share=dominant_share,
-                                             residual_threshold=residual_threshold, seed=seed)
-    digest = suspect & (other >= source_share)
+    evidence = digest_evidence(shingles, sigs, scores, confirmed, dominant_share=dominant_share,
+                               residual_threshold=residual_threshold, seed=seed)
+    digest = evidence.suspect & (evidence.other_share >= source_share)
     for doc in np.flatnonzero(digest).tolist():
-        digest[doc] = _quoted_run(tokens, shingles, doc, int(source[doc]), confirmed, n=shingle_size) >= source_run
+        run = _quoted_run(tokens, shingles, doc, int(evidence.source[doc]), evidence.main_mates[doc], n=shingle_size)
+        digest[doc] = run >= source_run
     if compilations is not None:
-        digest |= suspect & compilations
+        digest |= evidence.suspect & compilations
     return digest
 
 
-def _quoted_run(tokens: TokenBatch, shingles: ShingleBatch, doc: int, source: int, confirmed: PairScores, *, n: int) -> int:
-    """Longest run of consecutive shingles of ``doc`` found in ``source`` but in none of ``doc``'s confirmed partners."""
-    mates = np.concatenate((confirmed.right[confirmed.left == doc], confirmed.left[confirmed.right == doc]))
+def _quoted_run(tokens: TokenBatch, shingles: ShingleBatch, doc: int, source: int, mates: np.ndarray, *, n: int) -> int:
+    """Longest run of consecutive shingles of ``doc`` found in ``source`` but in none of ``mates``."""
     sequence = shingle_sequence(tokens, doc, n=n)
     quoted = np.isin(sequence, shingles.doc(source))
     if len(mates):
         quoted &= ~np.isin(sequence, np.concatenate([shingles.doc(int(m)) for m in mates]))
     return longest_run(quoted)
+
+
+_RELATED = 0.2  # two partners sharing this much of the smaller one's passages tell one story
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Per document: whether no confirmed partner explains most of it (``suspect``), the largest share
+    of it explained by a document of another story (``other_share``) and that document (``source``, -1
+    if none); for suspects, their confirmed partners in their main story (``main_mates``)."""
+
+    suspect: np.ndarray
+    other_share: np.ndarray
+    source: np.ndarray
+    main_mates: dict[int, np.ndarray]
 
 
 def digest_evidence(
@@ -79,8 +96,8 @@ def digest_evidence(
     dominant_share: float,
     residual_threshold: float,
     seed: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(suspect mask, largest share of each document covered by a document of another story, that document or -1)."""
+) -> Evidence:
+    """What :func:`find_digests` decides on, for every document."""
     n = len(shingles)
     sizes = np.maximum(shingles.sizes(), 1)
     doc = np.concatenate((confirmed.left, confirmed.right))
@@ -91,23 +108,39 @@ def digest_evidence(
     suspect = (np.bincount(doc, minlength=n) > 0) & (best < dominant_share)
     other = np.zeros(n)
     if not suspect.any():
-        return suspect, other, np.full(n, -1, dtype=np.int64)
+        return Evidence(suspect=suspect, other_share=other, source=np.full(n, -1, dtype=np.int64), main_mates={})
     clean = ~(suspect[confirmed.left] | suspect[confirmed.right])
     story = components(n, confirmed.left[clean], confirmed.right[clean])
-    # The main story of a suspect: that of its best-covering confirmed partner.
+    # The main story of a suspect: that of its best-covering confirmed partner
+    # (a suspect partner counts with the story of its own best partner).
     order = np.lexsort((share, doc))
-    main = np.full(n, -1, dtype=np.int64)
-    main[doc[order]] = story[mate[order]]
+    best_mate = np.full(n, -1, dtype=np.int64)
+    best_mate[doc[order]] = mate[order]
+    story_of = story.copy()
+    story_of[suspect] = story[best_mate[suspect]]
+    main = np.where(best_mate >= 0, story_of[np.maximum(best_mate, 0)], -1)
 
-    # Residuals: what the confirmed partners leave unexplained.
-    order = np.argsort(doc, kind="stable")
-    doc_sorted, mate_sorted = doc[order], mate[order]
+    # Residuals: what the partners of the main story leave unexplained. A partner is in the main
+    # story when its story is, or when it shares passages with the best partner directly.
+    n64 = np.int64(n)
+    related = scores.containment >= _RELATED
+    codes = np.unique(np.minimum(scores.left[related], scores.right[related]) * n64
+                      + np.maximum(scores.left[related], scores.right[related]))
+    best = best_mate[doc]
+    pair_code = np.minimum(mate, best) * n64 + np.maximum(mate, best)
+    pos = np.minimum(np.searchsorted(codes, pair_code), max(len(codes) - 1, 0))
+    near_best = (codes[pos] == pair_code) if len(codes) else np.zeros(len(doc), dtype=bool)
+    in_main = (story_of[mate] == main[doc]) | near_best
+    doc_main, mate_main = doc[in_main], mate[in_main]
+    order = np.argsort(doc_main, kind="stable")
+    doc_sorted, mate_sorted = doc_main[order], mate_main[order]
     ids = np.flatnonzero(suspect)
     row_of = np.full(n, -1, dtype=np.int64)
     row_of[ids] = np.arange(len(ids))
     lo = np.searchsorted(doc_sorted, ids, side="left")
     hi = np.searchsorted(doc_sorted, ids, side="right")
-    residual = _residuals(shingles, ids, [mate_sorted[a:b] for a, b in zip(lo.tolist(), hi.tolist())])
+    main_mates = {int(d): mate_sorted[a:b] for d, a, b in zip(ids.tolist(), lo.tolist(), hi.tolist())}
+    residual = _residuals(shingles, ids, [main_mates[int(d)] for d in ids.tolist()])
     # Documents that may explain a residual: the suspect's candidates, and
     # the residual's own LSH candidates (a digest quotes its other stories
     # too briefly for the whole document to be their candidate).
@@ -120,8 +153,6 @@ def digest_evidence(
     f_mate = np.concatenate((cand_mate[on], found[:, 1]))
     unique = np.unique(np.stack((f_doc, f_mate), axis=1), axis=0)
     f_doc, f_mate = unique[:, 0], unique[:, 1]
-    # A suspect source belongs to the story of its best partner.
-    story_of = np.where(suspect, main, story)
     keep = (f_doc != f_mate) & (story_of[f_mate] != main[f_doc])
     f_doc, f_mate = f_doc[keep], f_mate[keep]
     common = common_shingles(residual, row_of[f_doc], f_mate, other=shingles)
@@ -130,4 +161,4 @@ def digest_evidence(
     other[f_doc[order]] = f_share[order]
     source = np.full(n, -1, dtype=np.int64)
     source[f_doc[order]] = f_mate[order]
-    return suspect, other, source
+    return Evidence(suspect=suspect, other_share=other, source=source, main_mates=main_mates)

@@ -160,3 +160,43 @@ def test_shared_ecbplus_never_mixes_events(shared_data) -> None:
         gold = {r["id"]: r["gold"] for r in map(json.loads, gzip.open(path, "rt", encoding="utf-8"))}
         result = cluster(read_documents([path]))
         assert score_clusters(result.assignments, gold).mixed_clusters == 0
+
+
+WIRE = (
+    "FRANKFURT, March 3 (Reuters) - Germany's Bundesbank left its key lending rates unchanged on Thursday, "
+    "keeping the discount rate at 3.0 percent and the Lombard rate at 5.0 percent, a spokesman said after "
+    "the central bank council meeting.\n\nThe decision had been widely expected by money market dealers, who "
+    "said the bank would wait for clearer signs of the mark's direction before moving rates again."
+)
+LOCAL = (
+    "Bankers in Hamburg said on Thursday that local lending to small exporters had slowed in February, "
+    "with several firms postponing investment until the currency settles.\n\n"
+    "The chamber of commerce said 14 of its 120 member firms had cancelled orders from the United States "
+    "since January, and that its survey of the port's shipping agents showed volumes down 6 percent.\n\n"
+)
+LOCAL_2 = (
+    "In Munich, the regional savings banks reported record deposits for the month as households put off "
+    "large purchases, according to figures published by their association on Thursday.\n\n"
+    "Deposits rose by 2.3 billion marks to 81 billion, the association said, the biggest monthly rise since 1983.\n\n"
+)
+
+
+def test_short_wire_item_inside_a_local_story_is_caught() -> None:
+    docs = [Document(id="wire", text=WIRE), Document(id="local", text=LOCAL + WIRE),
+            Document(id="other", text=LOCAL_2)]
+    result = cluster(docs)
+    assert result.assignments == {"wire": "wire", "local": "wire", "other": "other"}
+    (pair,) = result.pairs
+    assert pair.containment >= 0.9 > pair.jaccard
+
+
+def test_wire_items_inside_two_local_stories_do_not_chain_other_stories() -> None:
+    # Both local stories carry the same wire item: they join its story. A third page that quotes the
+    # wire item and a different local story is a digest and glues nothing.
+    digest = Document(id="digest", text="Business briefing\n\n" + WIRE + "\n\n" + LOCAL_2)
+    docs = [Document(id="wire", text=WIRE), Document(id="local", text=LOCAL + WIRE),
+            Document(id="munich", text=LOCAL_2), digest]
+    result = cluster(docs)
+    assert result.assignments["local"] == "wire"
+    assert result.assignments["munich"] == "munich"
+    assert result.assignments["digest"] == "digest"
