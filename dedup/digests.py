@@ -10,7 +10,7 @@ from dedup.clusters import components
 from dedup.confirm import PairScores, common_shingles
 from dedup.fingerprint import signatures
 from dedup.shingle import ShingleBatch, longest_run, shingle_sequence
-from dedup.tokenize import TokenBatch, concat_offsets
+from dedup.tokenize import _UNSPACED_RUN, TokenBatch, concat_offsets
 
 
 def _residuals(shingles: ShingleBatch, suspects: np.ndarray, partners: list[np.ndarray]) -> ShingleBatch:
@@ -57,10 +57,19 @@ def find_digests(
     digest = evidence.suspect & (evidence.other_share >= source_share)
     for doc in np.flatnonzero(digest).tolist():
         run = _quoted_run(tokens, shingles, doc, int(evidence.source[doc]), evidence.main_mates[doc], n=shingle_size)
-        digest[doc] = run >= source_run
+        digest[doc] = run >= source_run * _run_scale(tokens, doc)
     if compilations is not None:
         digest |= evidence.suspect & compilations
     return digest
+
+
+def _run_scale(tokens: TokenBatch, doc: int) -> int:
+    """How many shingles make a passage of ``doc`` as long as one word shingle: 1 for spaced
+    scripts, 3 when most tokens are character bigrams of an unspaced script (Chinese, Japanese,
+    Thai), whose shingles cover a few characters rather than a few words."""
+    words = tokens.doc_tokens(doc)
+    unspaced = sum(1 for t in words if _UNSPACED_RUN.match(t))
+    return 3 if unspaced * 2 > len(words) else 1
 
 
 def _quoted_run(tokens: TokenBatch, shingles: ShingleBatch, doc: int, source: int, mates: np.ndarray, *, n: int) -> int:
