@@ -8,58 +8,20 @@ from typing import Any, Callable
 
 import click
 
+from dedup.cli_common import fail as _fail
+from dedup.cli_common import read as _read
+from dedup.cli_common import read_options as _read_options
+from dedup.cli_common import report_skipped as _report_skipped
+from dedup.cli_common import reporter as _reporter
+from dedup.cli_index import index_group
 from dedup.errors import DedupError
 
-
-
-def _reporter(quiet: bool) -> Callable[[str], None] | None:
-    """Progress messages to stderr, only when it is a terminal and not --quiet."""
-    if quiet or not sys.stderr.isatty():
-        return None
-    return lambda message: click.echo(f"dedup: {message}...", err=True)
-
-
-def _fail(error: Exception) -> click.ClickException:
-    return click.ClickException(str(error))
 
 
 @click.group()
 @click.version_option(package_name="dedup")
 def main() -> None:
     """Find copies of the same news story (syndicated, republished, restyled)."""
-
-
-def _read_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    for decorator in reversed(
-        [
-            click.option("--id-field", default="id", show_default=True, help="JSONL/CSV field holding the document id."),
-            click.option("--text-field", default="text", show_default=True, help="Field holding the article text."),
-            click.option("--date-field", default="date", show_default=True, help="Field holding the date (ISO 8601)."),
-            click.option("--skip-bad", is_flag=True, help="Skip bad records and report a count instead of failing."),
-            click.option("--max-chars", type=int, default=5_000_000, show_default=True, help="Longest document accepted."),
-        ]
-    ):
-        f = decorator(f)
-    return f
-
-
-def _read(inputs: tuple[str, ...], id_field: str, text_field: str, date_field: str, skip_bad: bool, max_chars: int):
-    from dedup.read import ReadOptions, ReadStats, read_documents
-
-    stats = ReadStats()
-    options = ReadOptions(
-        id_field=id_field, text_field=text_field, date_field=date_field, skip_bad=skip_bad, max_chars=max_chars
-    )
-    return read_documents(list(inputs), options=options, stats=stats), stats
-
-
-def _report_skipped(stats: Any) -> None:
-    if stats.skipped:
-        reasons = ", ".join(f"{count} {reason}" for reason, count in stats.reasons.most_common())
-        click.echo(f"dedup: skipped {stats.skipped} bad record(s): {reasons}", err=True)
-        for path, line, message in stats.examples[:5]:
-            where = f"{path}:{line}" if line is not None else path
-            click.echo(f"dedup:   {where}: {message}", err=True)
 
 
 @main.command("cluster")
@@ -170,6 +132,8 @@ def format_explanation(result: Any, *, mark: Callable[[str], str], passages: int
     lines += ["", "A, shared passages marked:", highlight(result.tokens_a, result.passages, mark=mark)]
     return "\n".join(lines)
 
+
+main.add_command(index_group)
 
 if __name__ == "__main__":  # pragma: no cover
     main()
