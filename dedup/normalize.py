@@ -23,6 +23,45 @@ for _chars, _to in (
     _CHAR_MAP.update(dict.fromkeys(_chars, _to))
 _CHAR_RE = re.compile("[" + re.escape("".join(_CHAR_MAP)) + "]")
 
+# Applied after NFKC (which already maps full-width and mathematical digits): the digits of other scripts become ASCII
+# (Unicode 14's Nd blocks, each ten contiguous code points from its zero); Arabic harakat, Quranic marks and tatweel,
+# and Hebrew niqqud/cantillation marks are dropped (outlets vowel a few words or stretch letters); Russian ё is
+# printed е by most outlets; U+0307 is what casefold leaves of Turkish "İ" ("i" + dot above would split the token).
+_DIGIT_ZEROS = (0x660, 0x6F0, 0x7C0, 0x966, 0x9E6, 0xA66, 0xAE6, 0xB66, 0xBE6, 0xC66, 0xCE6, 0xD66, 0xDE6, 0xE50, 0xED0,
+                0xF20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90, 0x1B50, 0x1BB0, 0x1C40, 0x1C50,
+                0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0, 0x104A0, 0x10D30, 0x11066, 0x110F0, 0x11136,
+                0x111D0, 0x112F0, 0x11450, 0x114D0, 0x11650, 0x116C0, 0x11730, 0x118E0, 0x11950, 0x11C50, 0x11D50,
+                0x11DA0, 0x16A60, 0x16AC0, 0x16B50, 0x1E140, 0x1E2F0, 0x1E950)
+_FOLD: dict[int, str | None] = {zero + d: str(d) for zero in _DIGIT_ZEROS for d in range(10)}
+_FOLD.update(dict.fromkeys([*range(0x064B, 0x0660), 0x0670, 0x0640, *range(0x06D6, 0x06DD), *range(0x06DF, 0x06E9),
+                            *range(0x06EA, 0x06EE), *range(0x0591, 0x05BE), 0x05BF, 0x05C1, 0x05C2, 0x05C4, 0x05C5, 0x05C7,
+                            0x0307]))
+_FOLD.update({ord("ё"): "е", ord("Ё"): "Е"})
+# (A class of the BMP code points is a fast bitmap; one with astral code points is a slow list, so any astral character,
+# emoji included, sends the text through the translate.)
+_FOLD_RE = re.compile("[" + "".join(f"\\u{c:04x}" for c in _FOLD if c < 0x10000) + "\U00010000-\U0010ffff]")
+# Digit groups separated by a no-break, figure, thin or narrow no-break space ("1 180 000" in French, Polish, Russian).
+_GROUP_GAP = re.compile(r"\d[\u00a0\u2007\u2009\u202f]\d")
+_GROUPED = re.compile(r"(?<![\d.,])\d{1,3}(?:[\u00a0\u2007\u2009\u202f]\d{3})+(?!\d)")
+# Digit groups separated by dots: only with two or more dots ("1.200.000"; a decimal has one, a date has 2-digit groups).
+_DOTTED = re.compile(r"(?<![\d.,])\d{1,3}(?:\.\d{3}){2,}(?!\d|\.\d)")
+_DOTTED_HINT = re.compile(r"\.\d{3}\.\d{3}")
+
+
+def _fold(text: str) -> str:
+    """``text`` with native digits in ASCII and without the marks/variants in _FOLD."""
+    return text.translate(_FOLD) if _FOLD_RE.search(text) else text
+
+
+def _join_groups(m: re.Match[str]) -> str:
+    """A digit-grouped number without its group separators."""
+    return "".join(m.group().split())
+
+
+def _join_dotted(m: re.Match[str]) -> str:
+    """A dot-grouped number without its dots."""
+    return m.group().replace(".", "")
+
 
 def _char_sub(m: re.Match[str]) -> str:
     """The replacement of one character matched by _CHAR_RE."""
@@ -46,13 +85,30 @@ _AGENCY = "(?:" + "|".join(_AGENCIES + ["Associated Press", "Agence France[- ]Pr
 _AGENCY_ANY = rf"(?:{_AGENCY}|dpa|apa|sda|afp|ap|kna|epd|ots|reuters)(?:\s*/\s*(?:{_AGENCY}|dpa|apa|sda|afp|ap|kna|epd|ots|reuters))*"
 _MONTHS = ("january february march april may june july august september october november december jan feb mar apr jun jul aug sep "
            "sept oct nov dec janvier février mars avril mai juin juillet août septembre octobre novembre décembre enero febrero marzo "
-           "abril mayo junio julio agosto septiembre octubre noviembre diciembre januar februar märz juni juli oktober dezember").split()
+           "abril mayo junio julio agosto septiembre octubre noviembre diciembre januar februar märz juni juli oktober dezember jänner "
+           "janv févr avr juil déc gennaio febbraio marzo aprile maggio giugno luglio settembre ottobre dicembre janeiro "
+           "fevereiro março maio junho julho setembro outubro novembro dezembro stycznia lutego marca kwietnia maja czerwca "
+           "lipca sierpnia września października listopada grudnia styczeń luty marzec kwiecień maj czerwiec lipiec sierpień "
+           "wrzesień październik listopad grudzień ocak şubat mart nisan mayıs haziran temmuz ağustos eylül ekim kasım aralık "
+           "января февраля марта апреля мая июня июля августа сентября октября ноября декабря январь февраль март апрель май "
+           "июнь июль август сентябрь октябрь ноябрь декабрь يناير فبراير مارس أبريل ابريل مايو يونيو يوليو أغسطس اغسطس "
+           "سبتمبر أكتوبر اكتوبر نوفمبر ديسمبر شباط آذار نيسان أيار حزيران تموز آب أيلول ม.ค. ก.พ. มี.ค. เม.ย. พ.ค. มิ.ย. "
+           "ก.ค. ส.ค. ก.ย. ต.ค. พ.ย. ธ.ค. มกราคม กุมภาพันธ์ มีนาคม เมษายน พฤษภาคม มิถุนายน กรกฎาคม สิงหาคม กันยายน "
+           "ตุลาคม พฤศจิกายน ธันวาคม").split() + ["كانون الثاني", "كانون الأول", "تشرين الأول", "تشرين الثاني"]
 _WEEKDAYS = ("monday tuesday wednesday thursday friday saturday sunday mon tue tues wed thu thur thurs fri sat sun lundi mardi "
              "mercredi jeudi vendredi samedi dimanche lunes martes miércoles jueves viernes sábado domingo segunda terça quarta quinta "
              "sexta montag dienstag mittwoch donnerstag freitag samstag sonntag lunedì martedì mercoledì giovedì venerdì sabato "
-             "domenica senin selasa rabu kamis jumat sabtu minggu pazartesi salı çarşamba perşembe cuma cumartesi pazar").split()
+             "domenica senin selasa rabu kamis jumat sabtu minggu pazartesi salı çarşamba perşembe cuma cumartesi pazar "
+             "poniedziałek wtorek środa czwartek piątek sobota niedziela понедельник вторник среда четверг пятница суббота "
+             "воскресенье الاثنين الإثنين الثلاثاء الأربعاء الاربعاء الخميس الجمعة السبت الأحد الاحد").split()
 _LABELS = ("updated update published posted modified created released issued filed uploaded date dated time on at le el am um de "
-           "del du à uhr last first").split()
+           "del du à uhr last first aktualisiert veröffentlicht erstellt stand publié modifié actualisé actualizado publicado "
+           "actualización hora aggiornato pubblicato aggiornamento il ore alle zaktualizowano aktualizacja opublikowano "
+           "publikacja dodano godz o güncelleme güncellenme yayınlanma tarihi saat обновлено опубликовано в г года мск "
+           "تحديث نشر بتاريخ الساعة في 更新 发布 發布 发表 發表 配信 公開 更新时间 发布时间 發布時間 更新日時 配信日時 时间 時間 "
+           "อัปเดต อัพเดต อัพเดท เวลา น.").split() + [
+    "mis à jour", "a las", "última actualización", "ultimo aggiornamento", "data publikacji", "son güncelleme",
+    "güncellenme tarihi", "yayınlanma tarihi", "yayın tarihi", "дата публикации", "آخر تحديث", "تاريخ النشر", "نشر في"]
 _STAFF = "staff writer writers desk reporter reporters correspondent correspondents bureau agencies services service reports".split()
 _SOCIAL = ("share this article story page post on via facebook twitter x linkedin email e-mail whatsapp telegram reddit pinterest "
            "print tweet f t in copy link messenger flipboard comment comments save").split()
@@ -73,9 +129,11 @@ _TOKEN = (rf"(?:(?:{_alt(_WEEKDAYS)})(?:day|-feira)?\.?|thứ (?:hai|ba|tư|năm
           rf"|(?:last |first )?(?:{_alt(_LABELS)})|just now|yesterday|today|(?:\d+|an?|one) (?:second|sec|minute|min|hour|hr|day"
           rf"|week|month)s? ago|\d{{4}}-\d\d-\d\dt\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:z|[+-]\d\d:?\d\d)?|(?<![\d.])\d{{1,4}}(?P<s1>[./-])"
           rf"\d{{1,2}}(?P=s1)\d{{1,4}}(?![\d.])|\d{{1,2}}[:h]\d\d(?::\d\d)?|\d{{1,2}}\.\d\d(?= ?(?:{_TZ}|[ap]\.?m\b|uhr|h\b))"
-          rf"|[ap]\.?m\.?|{_TZ}|\d+ min(?:ute)?s? read|\d{{1,4}}(?:st|nd|rd|th|\.)?)")
+          rf"|[ap]\.?m\.?|{_TZ}|\d+ min(?:ute)?s? read|\d{{1,4}}(?:st|nd|rd|th|\.)?"
+          rf"|(?:\d{{2,4}}年)?\d{{1,2}}月\d{{1,2}}日(?:\s*[(（](?:[月火水木金土日]|(?:星期|周)[一二三四五六日天])[)）])?|\d{{1,2}}時\d\d分"
+          rf"|(?:来源|來源)[:：]\s*[^\s:：]{{1,20}})")
 _DATE_LINE = re.compile(rf"[\W_]*(?:{_TOKEN}(?:[\s,.|/·•:()\[\]-]+|$))+", re.I)
-_DATE_SIGNAL = re.compile(rf"\d{{1,2}}[:h]\d\d|min(?:ute)?s? read|\d([./-])\d{{1,2}}\1\d|\bago\b|\b{_MONTH}[\s,]*\d|\d[\s.]*{_MONTH}\b", re.I)
+_DATE_SIGNAL = re.compile(rf"\d{{1,2}}[:h]\d\d|\d月\d{{1,2}}日|min(?:ute)?s? read|\d([./-])\d{{1,2}}\1\d|\bago\b|\b{_MONTH}[\s,]*\d|\d[\s.]*{_MONTH}\b", re.I)
 _DECIMAL = re.compile(r"\d\.\d+(?![\d.])")
 _DATE_WORD = re.compile(rf"\d([./-])\d{{1,2}}\1\d|\b{_MONTH}\b")
 _DATE_END = re.compile(rf"(?:{_MONTH}\s*\d{{1,2}},?\s*\d{{4}}|\d{{1,2}}\s*{_MONTH}\s*\d{{4}})\.$")
@@ -85,11 +143,26 @@ _PERSON = rf"{_NAME}(?:\s+(?:{_NAME}|van|von|de|da|del|der|la|le|al|bin|el|di|du
 _PEOPLE = rf"{_PERSON}(?:\s*(?:,|and|&)\s*{_PERSON}){{0,3}}"
 _PLACE = r"[A-Z][\w'’.-]*(?:\s+(?:[A-Z][\w'’.-]*|de|del|da|do|la|el|al|es|on|upon|am))*"
 _SEP = r"\s*(?:,|\||-|–|—|/)\s*"
+# Bylines in other languages: names start with a capital of any Latin, Greek or Cyrillic letter.
+_UPPER = "A-Z" + "".join(c for c in map(chr, range(0xC0, 0x530)) if c.isupper())
+_UNAME = rf"[{_UPPER}][\w'’.-]*"
+_UPERSON = rf"{_UNAME}(?:\s+(?:{_UNAME}|van|von|de|da|del|der|la|le|al|bin|el|di|du|dos|ter|y)){{1,3}}"
+_UPEOPLE = rf"{_UPERSON}(?:\s*(?:,|and|&|und|et|y|e|i|и|ve)\s*{_UPERSON}){{0,3}}"
+_ARABIC_WORDS = r"[\u0621-\u064a\u0671-\u06d3]+(?:\s+[\u0621-\u064a\u0671-\u06d3]+){0,3}"
+_HAN = r"[\u3400-\u4dbf\u4e00-\u9fff]"
 
 # ----------------------------------------------------------------------------- line rules
 # A rule only fires on a line it could match (cheap first/last-word checks); every literal is either (?i:...) or needs a capital,
-# so a line that survives normalize() once can never match later: normalize is idempotent.
+# so a line that survives normalize() once can never match later: normalize is idempotent. (Literals in scripts without
+# case, Arabic, Han, kana and Thai, are the same before and after casefold.)
 _SHORT = re.compile("|".join((
+    rf"(?:Von|Par|Por|Di|di|Autor(?:ka)?:|Autorzy:|Haber:|Muhabir:|Автор:|Авторы:|Текст:)\s+{_UPEOPLE}"
+    rf"(?:{_SEP}{_AGENCY_ANY})?",                                                       # Von Sabine Huber, dpa / Автор: Иван Петров
+    rf"(?:(?:كتب|كتبت|إعداد|تقرير)\s*:|بقلم\s*:?)\s*{_ARABIC_WORDS}",                    # كتب: محمد العتيبي
+    rf"(?:本报|本報|新华社|新華社)?(?:记者|記者)[\s:：]+{_HAN}{{2,4}}(?:[\s、,，]+{_HAN}{{2,4}}){{0,3}}",  # 记者 陈静
+    r"(?:来源|來源|出典)[:：]\s*[^\s:：]{1,20}",                                          # 来源：南国早报
+    r"【[^【】\s]{0,12}(?:支局|総局|支社|通信部|報道部|編集部|記者)(?:\s*[^【】\s]{1,10})?】",     # 【上越支局 佐藤美咲】
+    r"โดย\s+(?:ทีมข่าว|กองบรรณาธิการ|ผู้สื่อข่าว)\S{0,30}",                                 # โดย ทีมข่าวภูมิภาค
     rf"By:?\s+(?:{_PEOPLE}|(?i:our (?:correspondents?|reporters?|staff|bureau))|{_AGENCY}(?i: staff)?|Staff(?: [A-Z]\w+)?)"
     rf"(?:{_SEP}(?:{_AGENCY}|[A-Z][\w&.'-]*(?:\s+(?:[A-Z][\w&.'-]*|of|for|and|in))*))?",   # By John Smith, Reuters
     rf"{_PERSON}{_SEP}{_AGENCY}",                                                       # John Smith | AFP
@@ -110,18 +183,22 @@ _SHORT = re.compile("|".join((
     r"|(?:previous|next) (?:post|article|story))",
     rf"(?i:(?:\W*\b(?:{_alt(_SOCIAL)})\b)*?\W*\b(?:share|tweet|facebook|twitter|linkedin|whatsapp|e-?mail|print|pinterest|reddit|telegram|messenger|flipboard)\b(?:\W*\b(?:{_alt(_SOCIAL)})\b)*[^\w.]*)",
 )))
-_SHORT_FIRST = frozenset(_AGENCIES + "By By: More Read Latest Associated Agence Press".split())
+_SHORT_FIRST = frozenset(_AGENCIES + "By By: More Read Latest Associated Agence Press Von Par Por Di di Autor Autorka Autorzy Haber "
+                                     "Muhabir Автор Авторы Текст كتب كتبت إعداد تقرير بقلم โดย".split())
 _SHORT_FIRST_LOW = frozenset(_UI + ["reuter", "reuters", "http", "https", "www"])
 _SHORT_LAST = frozenset(_AGENCIES + ["Press", "Presse", "Association"])
 _SHORT_LAST_LOW = frozenset(_STAFF + ["reuter", "reuters"])
-_DATE_FIRST = frozenset(_MONTHS + _WEEKDAYS + _LABELS + "thứ chủ cn jum'at just yesterday today an a one".split())
+_DATE_FIRST = frozenset([w.split()[0] for w in _MONTHS + _WEEKDAYS + _LABELS] + "thứ chủ cn jum'at just yesterday today an a one".split())
+# How lines in scripts written without spaces start when a rule might apply (their first "word" can be the whole line).
+_UNSPACED_HEAD = re.compile(r"相关|相關|延伸|関連|本报|本報|新华社|新華社|记者|記者|来源|來源|出典|更新|发布|發布|配信|公開|【|อ่าน")
 _PUNCT = "()[]{}.,;:!?'\"-|/*#=•·<>«»"
 # Footer lines (<= 40 words) recognised by how they start.
 _REPORTING_FIRST = frozenset("reporting additional further writing editing edited written compiled research production graphics".split())
 _FOOTER_FIRST = _REPORTING_FIRST | frozenset(
     "read related you recommended also see more tags topics filed keywords most trending top copyright copr c all click subscribe "
     "sign follow like photo photos image images picture pictures pic pics foto video graphic illustration caption this except "
-    "photograph translated translation to contact write our file archive media watch listen".split())
+    "photograph translated translation to contact write our file archive media watch listen mehr lesen weiterlesen das lire à "
+    "voir leer lee te noticias leggi potrebbe czytaj zobacz ilgili bunu читайте смотрите اقرأ إقرأ اقرا ذات".split())
 _FOOTER = re.compile(
     r"\(?\s*(?:(?:read more|related|you (?:might|may) also like|recommended|also read|see also|more on this(?: story| topic)?|tags|topics"
     r"|filed under|keywords|most read|trending|top stories|more stories)\b[\w ]{0,20}?\s*[:|»>]"
@@ -133,7 +210,13 @@ _FOOTER = re.compile(
     r"|(?:image|media) (?:copyright|caption|source)\b|to contact the (?:reporters?|editors?|writers?|authors?)|contact (?:the )?"
     r"(?:writer|reporter|author|editor)s?\b|write to\b.{0,80}@|our standards\b|copyright\s+(?-i:(?:The )?%s)\b|" % _AGENCY +
     r"(?:\(?except for the headline, )?this (?:story|article|report) (?:has not been edited|was"
-    r" (?:originally )?(?:published|produced|first published)|originally (?:appeared|published)))", re.I)
+    r" (?:originally )?(?:published|produced|first published)|originally (?:appeared|published))"
+    r"|(?:mehr zum thema|lesen sie (?:auch|mehr|hier)|weiterlesen|das könnte sie auch interessieren|(?:à )?lire (?:aussi|également"
+    r"|la suite)|(?:à )?voir aussi|leer más|lee (?:también|más)|te puede interesar|noticias relacionadas|leggi (?:anche|tutto)"
+    r"|potrebbe interessarti|(?:czytaj|zobacz) (?:też|także|również|więcej)|ilgili haber(?:ler)?|bunu da okuyun"
+    r"|читайте (?:также|еще|тоже)|смотрите также|[اإ]قر[أا] (?:أيضا|ايضا|المزيد)|ذات صلة"
+    r"|(?:相关|相關)(?:新闻|新聞|阅读|閱讀|报道|報導|文章)|延伸(?:阅读|閱讀)|関連(?:記事|ニュース)"
+    r"|อ่าน(?:ข่าว)?(?:ที่เกี่ยวข้อง|เพิ่มเติม))\s*[:：|»>])", re.I)
 _REPORTING = re.compile(
     r"(?i:\(\s*(?:additional |further )?(?:reporting|writing|editing|compiled|research|translat\w+|edited|written|production"
     rf"|graphics)\b[^()]*?\bby\b[^()]*?(?:\)\.?|$))|(?:(?:Additional |Further )?(?:[Rr]eporting|[Ww]riting|[Ee]diting|"
@@ -170,17 +253,22 @@ def _line_rule(s: str) -> int:
     first, _, rest = s.partition(" ")
     first = first.strip(_PUNCT)
     low = first.lower()
-    if words <= 12 and len(s) <= 160:
-        last = rest.rpartition(" ")[2].strip(_PUNCT)
-        if (first in _SHORT_FIRST or low in _SHORT_FIRST_LOW or last in _SHORT_LAST or last.lower() in _SHORT_LAST_LOW
-                or words == 1 or (low in _SOCIAL and last.lower() in _SOCIAL) or s.rstrip(" -–—:").endswith(")")) \
-                and _SHORT.fullmatch(s):
-            return 1
-        if (low in _DATE_FIRST or first[:1].isdigit()) and (not s.endswith(".") or s.endswith(".m.")) \
+    head = False
+    if not low.isascii():
+        low = low.replace("\u0307", "")                           # "İlgili".lower() == "i̇lgili"
+        head = _UNSPACED_HEAD.match(s) is not None
+    if words <= 16 and len(s) <= 160:
+        if words <= 12:
+            last = rest.rpartition(" ")[2].strip(_PUNCT)
+            if (first in _SHORT_FIRST or low in _SHORT_FIRST_LOW or last in _SHORT_LAST or last.lower() in _SHORT_LAST_LOW
+                    or words == 1 or head or (low in _SOCIAL and last.lower() in _SOCIAL)
+                    or s.rstrip(" -–—:").endswith(")")) and _SHORT.fullmatch(s):
+                return 1
+        if (low in _DATE_FIRST or first[:1].isdigit() or head) and (not s.endswith(".") or s.endswith((".m.", " น.", " г.")))\
                 and _DATE_LINE.fullmatch(s) and _DATE_SIGNAL.search(s) and len(_DATE_WORD.findall(s)) < 3 \
                 and len(_DECIMAL.findall(s)) < 2:
             return 1
-    if low in _FOOTER_FIRST or low[:1] == "©":
+    if low in _FOOTER_FIRST or low[:1] == "©" or head:
         if words <= 40 and _FOOTER.match(s):
             return 2
         if low in _REPORTING_FIRST and _REPORTING.fullmatch(s):
@@ -221,7 +309,7 @@ def _view(line: str) -> str:
     """The line as the rules see it: stripped, and for non-ASCII lines with unified spaces, quotes and dashes."""
     if line.isascii():
         return line.strip()
-    return " ".join(_CHAR_RE.sub(_char_sub, line).split())
+    return " ".join(_fold(_CHAR_RE.sub(_char_sub, line)).split())
 
 
 def strip_boilerplate(text: str) -> str:
@@ -300,8 +388,12 @@ def _strip_tags(text: str) -> str:
 def _clean(text: str) -> str:
     """NFKC, unify quotes/dashes/spaces/line ends, collapse whitespace (no per-character Python work)."""
     if not text.isascii():
-        text = unicodedata.normalize("NFKC", _CHAR_RE.sub(_char_sub, text))
+        if _GROUP_GAP.search(text):
+            text = _GROUPED.sub(_join_groups, text)
+        text = _fold(unicodedata.normalize("NFKC", _CHAR_RE.sub(_char_sub, text)))
     text = _CHAR_RE.sub(_char_sub, text.replace("\r\n", "\n"))
+    if _DOTTED_HINT.search(text):
+        text = _DOTTED.sub(_join_dotted, text)
     while "  " in text:
         text = text.replace("    ", " ").replace("  ", " ")
     text = text.replace(" \n", "\n").replace("\n ", "\n")
@@ -329,7 +421,10 @@ def normalize(text: str, *, strip_boilerplate: bool = True) -> str:
     for _ in range(4):
         cur = _clean(_markup(out))
         if strip_boilerplate:
-            cur = strip_page_boilerplate(_strip(cur))
+            cur = _strip(cur)
+            page = strip_page_boilerplate(cur)
+            if page != cur:                                       # it can leave a space or blank lines at a cut
+                cur = _clean(page)
         cur = cur.casefold()
         if not cur.isascii():
             cur = _clean(cur)

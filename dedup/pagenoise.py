@@ -33,8 +33,9 @@ _STRONG = (
 )
 _WEAK_RE = re.compile(rf"(?<!\w)(?:{_WEAK})(?!\w)", re.IGNORECASE)
 _STRONG_RE = re.compile(rf"(?<!\w)(?:{_STRONG})(?!\w)", re.IGNORECASE)
-# Sentence boundaries: after . ! ? before a space or a capital (run-together page text), and after newlines.
-_BOUNDARY = re.compile(r"(?<=[.!?])(?=\s|[A-ZÀ-ÞА-Я])|(?<=\n)")
+# Sentence boundaries: after . ! ? (also in run-together page text, whatever the case, so that a
+# second pass over case-folded output splits the same way), and after newlines.
+_BOUNDARY = re.compile(r"(?<=[.!?])(?=[^.!?])|(?<=\n)")
 
 
 def _score(sentence: str) -> int:

@@ -217,6 +217,105 @@ def test_hard_wrapped_reuters_text_untouched() -> None:
     assert strip_boilerplate(body + " Reuter\n") == body.rstrip("\n")
 
 
+# ----------------------------------------------------------------------------- other languages
+# Per language: boilerplate lines an outlet adds (timestamp, byline, footer) and story paragraphs, some of which start with
+# the same words as the boilerplate ("Von den ...", "Autor projektu ...", "记者从...") or carry dates and times.
+INTL = {
+    "de": (["Aktualisiert: 03.01.2017, 10:18", "Stand: 03.01.2017 10:18 Uhr", "Dienstag, 3. Januar 2017, 10:18 Uhr",
+            "Von Sabine Huber", "Von Sabine Huber und Max Weber, dpa"],
+           ["Mehr zum Thema: Unwetter in Süddeutschland – die aktuelle Lage", "Lesen Sie auch: Die Donau steigt weiter"],
+           ["Von den 1.200 Anwohnern der Altstadt wurden am Dienstag 300 in Notunterkünften untergebracht.",
+            "Am 3. Januar 2017 um 10:18 Uhr erreichte der Pegel 9,80 Meter, sagte ein Sprecher der Stadt.",
+            "Mehr zum Thema Hochwasserschutz will die Stadt im Februar vorlegen."]),
+    "fr": (["Mis à jour le 3 janvier 2017 à 10h18", "Publié le 15/01/2017 à 22h18 - Mis à jour le 16/01/2017 à 08h05",
+            "Par Jean Dupont", "Par Julien Marty et Claire Vidal"],
+           ["Lire aussi : Municipales partielles, un test pour la majorité", "À lire aussi : Le Tarn-et-Garonne vote"],
+           ["Par ailleurs, la liste de Claire Vidal devance de 1\u202f180 voix celle du maire sortant, selon la préfecture.",
+            "Lire aussi le rapport de la préfecture publié lundi 3 janvier, a conseillé le candidat."]),
+    "es": (["Actualizado: 03/01/2017 10:18", "Actualizado el 3 de enero de 2017 a las 10:18", "Por María López",
+            "Por Lucía Ferrer | EFE"],
+           ["Leer más: Las claves de la concentración bancaria", "Te puede interesar: El Ibex cierra en positivo"],
+           ["Por la tarde, María López, portavoz del banco, declaró que la fusión se cerrará en marzo.",
+            "El 3 de enero de 2017 a las 10:18 los consejos aprobaron la operación por unanimidad."]),
+    "it": (["Aggiornato il 3 gennaio 2017, ore 10:18", "Ultimo aggiornamento: 03/01/2017 10:18", "Di Marco Rossi",
+            "di Francesca Rinaldi"],
+           ["Leggi anche: Terremoti, come comportarsi in caso di scossa"],
+           ["Di Maio ha detto che il governo stanzierà 3 milioni di euro per i comuni colpiti dal sisma.",
+            "La scossa è stata avvertita il 3 gennaio alle 6:42 in gran parte dell'Umbria."]),
+    "pl": (["Zaktualizowano: 03.01.2017, 10:18", "Aktualizacja: 3 stycznia 2017, 10:18", "Autor: Jan Kowalski",
+            "Autor: Anna Nowicka"],
+           ["Czytaj też: Seria wypadków na dolnośląskich drogach", "Zobacz także: Utrudnienia na A4"],
+           ["Autor raportu, Jan Kowalski, powiedział, że do wypadku doszło 3 stycznia o godzinie 5:40.",
+            "Czytaj także komunikat policji opublikowany we wtorek, apelował rzecznik."]),
+    "tr": (["Güncelleme: 03.01.2017 10:18", "Son güncelleme: 3 Ocak 2017 Salı 10:18", "Haber: Mehmet Yılmaz"],
+           ["İlgili haberler: Doğu Karadeniz için turuncu kodlu uyarı", "İlgili Haber: Rize'de sel"],
+           ["İlgili bakanlık 3 Ocak 2017 tarihinde yaptığı açıklamada 35 evin su altında kaldığını bildirdi.",
+            "Haber ajansları, Rize Valisi Kemal Çeber'in saat 10:18'de açıklama yaptığını aktardı."]),
+    "ru": (["Обновлено: 03.01.2017, 10:18", "Обновлено 03.01.2017 в 10:18", "3 января 2017, 10:18",
+            "Автор: Иван Петров", "Автор: Ольга Смирнова"],
+           ["Читайте также: Как изменится расписание поездов", "Читайте ещё: Транссиб восстановлен"],
+           ["Автор проекта Иван Петров заявил, что движение восстановят 3 января к 10:18 по местному времени.",
+            "Читайте также заявление РЖД, призвал представитель компании."]),
+    "ar": (["تحديث: 03/01/2017", "آخر تحديث: 03/01/2017 - 10:18", "كتب: محمد العتيبي", "بقلم: سارة الأحمد"],
+           ["اقرأ أيضا: الأرصاد تحذر من أمطار رعدية", "اقرأ أيضاً: السيول تغلق الأنفاق"],
+           ["كتب الرئيس رسالة إلى أسر الضحايا يوم 3 يناير 2017 وعدهم فيها بالتعويض.",
+            "وقال المتحدث إن 6 أشخاص لقوا حتفهم في جدة يوم الثلاثاء."]),
+    "zh": (["2017-06-21 15:32\u3000来源：南国早报", "2017年1月3日 10:18 更新", "记者 陈静"],
+           ["相关新闻：广西多地进入主汛期", "相关阅读：桂林暴雨已致5死"],
+           ["记者从广西壮族自治区应急管理厅获悉，截至21日14时，暴雨已造成5人死亡。",
+            "相关部门表示，将在6月21日发布新的预警。"]),
+    "ja": (["2017年1月3日 10:18 更新", "【上越支局\u3000佐藤美咲】"],
+           ["関連記事：北陸で大雪続く\u3000交通への影響は"],
+           ["関連記事によると、上越市では3日朝までの24時間に112センチの降雪を観測した。",
+            "【速報】は午前10時18分に出された。"]),
+    "th": (["อัปเดต 4 ต.ค. 2560 เวลา 10:18 น.", "โดย ทีมข่าวภูมิภาค"],
+           ["อ่านข่าวที่เกี่ยวข้อง: กรมอุตุฯ เตือนภาคเหนือฝนตกหนักต่อเนื่อง"],
+           ["ระดับน้ำในแม่น้ำปิงเพิ่มสูงขึ้นถึง 4.90 เมตร เมื่อเวลา 06.00 น. วันที่ 4 ตุลาคม",
+            "โดยมีประชาชนได้รับผลกระทบแล้ว 3,214 ครัวเรือน"]),
+}
+INTL_BOILERPLATE = [line for header, footer, _ in INTL.values() for line in header + footer]
+INTL_STORY = [line for _, _, story in INTL.values() for line in story]
+
+
+@pytest.mark.parametrize("lang", sorted(INTL))
+@pytest.mark.parametrize("sep", ["\n\n", "\n"])
+def test_other_language_boilerplate_removed_story_kept(lang: str, sep: str) -> None:
+    header, footer, story = INTL[lang]
+    for line in header + footer:
+        text = sep.join(["Headline " + lang, *header, *story, *footer]) if line in header else sep.join([*story, line])
+        out = normalize(text).split("\n")
+        assert normalize(line, strip_boilerplate=False) not in out, line
+        for para in story:
+            assert normalize(para, strip_boilerplate=False) in out, para
+    for para in story:  # a story paragraph on its own is kept too
+        assert normalize(para) == normalize(para, strip_boilerplate=False)
+
+
+@pytest.mark.parametrize(("styled", "plain"), [
+    ("٣٤٠ بلاغا و٩٥ شخصا", "340 بلاغا و95 شخصا"), ("۱۳۹۵ خورشیدی", "1395 خورشیدی"), ("वर्ष २०१७ में", "वर्ष 2017 में"),
+    ("๔.๙๐ เมตร", "4.90 เมตร"), ("১২৩", "123"), ("كِتَابٌ", "كتاب"), ("كـتـاب", "كتاب"), ("عَلَّقَتْ", "علقت"),
+    ("بِسْمِ ٱللَّٰهِ", "بسم ٱلله"), ("שָׁלוֹם", "שלום"), ("Ёлка и углём", "елка и углем"), ("RİZE İSTANBUL", "rize istanbul"),
+    ("de 1\u202f180 voix", "de 1180 voix"), ("1\u2009234\u2009567 zł", "1234567 zł"), ("le 3\u00a0000e", "le 3000e"),
+    ("rund 1.200.000 Euro", "rund 1200000 Euro"), ("12.345.678,50 zł", "12345678,50 zł"),
+])
+def test_script_variants_fold(styled: str, plain: str) -> None:
+    assert normalize(styled) == normalize(plain)
+
+
+@pytest.mark.parametrize("text", ["Stand 3.141 und 1.200 Euro, Version 1.2.3 und 1.200.000.5",
+                                  "en 2016\u00a0180 personnes", "1\u00a01800 m", "12,5\u00a0000", "3\u00a0km", "ż ė ȧ",
+                                  "Żółć", "İ\u0307", "ąę"])
+def test_script_folding_leaves_other_text(text: str) -> None:
+    out = normalize(text)
+    assert out == normalize(out)
+    if text.isascii():
+        assert out == text.lower()
+    if "\u00a0" in text:
+        assert " " in out  # not a digit group: the separator stays a space
+    if text.startswith(("ż", "Ż", "ą")):
+        assert out == text.lower()  # letters with a dot above (precomposed after NFKC) keep it
+
+
 # ----------------------------------------------------------------------------- character normalisation
 def test_character_normalisation() -> None:
     raw = ("<p>Baghdad\u2019s \u201cbig\u201d day&nbsp;\u2014 the U.S.\u00a0said&amp;quot;ok&amp;quot;</p><p>Caf\u00e9 "
@@ -340,9 +439,9 @@ def test_added_boilerplate_lines_are_removed() -> None:
 
 
 # ----------------------------------------------------------------------------- properties
-FRAGMENTS = [*TIMESTAMPS, *BYLINES, *CAPTIONS, *FOOTERS, *DATELINES, *STORY_LINES, LEAD, "", " ", "&amp;", "&Amp;", "<p>",
+FRAGMENTS = [*TIMESTAMPS, *BYLINES, *CAPTIONS, *FOOTERS, *DATELINES, *STORY_LINES, *INTL_BOILERPLATE, *INTL_STORY, LEAD, "", " ", "&amp;", "&Amp;", "<p>",
              "<br/>", "ＡＢ", "\u00a0", "ǰ", "ß", "İ", "\u0301", "&#x2014;", "＆ａｍｐ；", "REUTERS/", "(Reporting by", "Photo",
-             "\r\n", "\u2028"]
+             "\r\n", "\u2028", "\u0307", "ё", "\u0640", "\u064e", "\u0654", "٣", "1\u202f", "\u00a0180", ".200.000", "1.200"]
 texts = st.one_of(
     st.text(max_size=300),
     st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=40)), max_size=12).map("\n".join),
