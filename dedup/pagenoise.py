@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
 
 # Words that, two in one sentence, mark a consent/paywall/bot-check sentence rather than news.
@@ -31,8 +33,34 @@ _STRONG = (
     r"|ip[- ]address|adres\w* ip|ip-adresse|adresse ip|dirección ip|ملفات تعريف الارتباط"
     r"|all rights reserved|alle rechte vorbehalten|tous droits réservés|todos los derechos reservados"
 )
-_WEAK_RE = re.compile(rf"(?<!\w)(?:{_WEAK})(?!\w)", re.IGNORECASE)
-_STRONG_RE = re.compile(rf"(?<!\w)(?:{_STRONG})(?!\w)", re.IGNORECASE)
+
+
+def _branches(pattern: str) -> list[str]:
+    """The top-level alternatives of a regex alternation."""
+    out, depth, start = [], 0, 0
+    for i, ch in enumerate(pattern):
+        if ch == "(" and pattern[i - 1 : i] != "\\":
+            depth += 1
+        elif ch == ")" and pattern[i - 1 : i] != "\\":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            out.append(pattern[start:i])
+            start = i + 1
+    out.append(pattern[start:])
+    return out
+
+
+def _by_first_letter(pattern: str) -> str:
+    """The same alternation grouped by first letter (``a(?:x|y)|b(?:z)``), so that the regex engine
+    tries only the few alternatives that can match at a word start instead of all of them."""
+    groups: dict[str, list[str]] = {}
+    for branch in _branches(pattern):
+        groups.setdefault(branch[0].lower(), []).append(branch[1:])
+    return "|".join(f"{re.escape(first)}(?:{'|'.join(rests)})" for first, rests in groups.items())
+
+
+_WEAK_RE = re.compile(rf"(?<!\w)(?:{_by_first_letter(_WEAK)})(?!\w)", re.IGNORECASE)
+_STRONG_RE = re.compile(rf"(?<!\w)(?:{_by_first_letter(_STRONG)})(?!\w)", re.IGNORECASE)
 # Sentence boundaries: after . ! ? (also in run-together page text, whatever the case, so that a
 # second pass over case-folded output splits the same way), and after newlines.
 _BOUNDARY = re.compile(r"(?<=[.!?])(?=[^.!?])|(?<=\n)")
@@ -57,10 +85,19 @@ def strip_page_boilerplate(text: str) -> str:
     sentences between two boilerplate sentences. A page that was mostly
     such blocks and keeps fewer than 20 words becomes empty.
     """
-    if not _STRONG_RE.search(text) and len(_WEAK_RE.findall(text)) < 2:
+    strong = [m.start() for m in _STRONG_RE.finditer(text)]
+    weak = [(m.start(), m.group().lower()) for m in _WEAK_RE.finditer(text)]
+    if not strong and len(weak) < 2:
         return text
     sentences = _BOUNDARY.split(text)
-    scores = [_score(s) for s in sentences]
+    ends = list(itertools.accumulate(len(x) for x in sentences))
+    hits: list[set[str]] = [set() for _ in sentences]
+    scores = [0] * len(sentences)
+    for pos in strong:
+        scores[bisect.bisect_right(ends, pos)] += 2
+    for pos, word in weak:
+        hits[bisect.bisect_right(ends, pos)].add(word)
+    scores = [score + len(words) for score, words in zip(scores, hits)]
     drop = [score >= 2 for score in scores]
     if not any(drop):
         return text
