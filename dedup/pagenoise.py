@@ -61,6 +61,26 @@ def _by_first_letter(pattern: str) -> str:
 
 _WEAK_RE = re.compile(rf"(?<!\w)(?:{_by_first_letter(_WEAK)})(?!\w)", re.IGNORECASE)
 _STRONG_RE = re.compile(rf"(?<!\w)(?:{_by_first_letter(_STRONG)})(?!\w)", re.IGNORECASE)
+# Both sets in one scan of lower-cased text (strong alternatives first, so "free trial" wins over "trial").
+_ANY_RE = re.compile(rf"(?<!\w)(?:{_by_first_letter(_STRONG.lower() + '|' + _WEAK.lower())})(?!\w)")
+_STRONG_FULL = re.compile(rf"(?:{_STRONG.lower()})")
+
+
+def _hits(text: str) -> tuple[list[int], list[tuple[int, str]]]:
+    """Positions of strong hits and (position, word) of weak hits, in one scan when lower-casing keeps positions."""
+    low = text.lower()
+    if len(low) != len(text):  # a few characters change length when lower-cased: scan the original twice
+        return ([m.start() for m in _STRONG_RE.finditer(text)],
+                [(m.start(), m.group().lower()) for m in _WEAK_RE.finditer(text)])
+    strong, weak = [], []
+    for m in _ANY_RE.finditer(low):
+        if _STRONG_FULL.fullmatch(m.group()):
+            strong.append(m.start())
+        else:
+            weak.append((m.start(), m.group()))
+    return strong, weak
+
+
 # Sentence boundaries: after . ! ? (also in run-together page text, whatever the case, so that a
 # second pass over case-folded output splits the same way), and after newlines.
 _BOUNDARY = re.compile(r"(?<=[.!?])(?=[^.!?])|(?<=\n)")
@@ -85,8 +105,7 @@ def strip_page_boilerplate(text: str) -> str:
     sentences between two boilerplate sentences. A page that was mostly
     such blocks and keeps fewer than 20 words becomes empty.
     """
-    strong = [m.start() for m in _STRONG_RE.finditer(text)]
-    weak = [(m.start(), m.group().lower()) for m in _WEAK_RE.finditer(text)]
+    strong, weak = _hits(text)
     if not strong and len(weak) < 2:
         return text
     sentences = _BOUNDARY.split(text)
