@@ -35,9 +35,12 @@ def main() -> None:
 @click.option("--cosine", type=float, default=None, help="TF-IDF cosine that confirms a copy (default 0.55).")
 @click.option("--containment", type=float, default=None, help="Shingle containment that confirms a truncated copy (default 0.7).")
 @click.option("--keep-boilerplate", is_flag=True, help="Do not strip bylines, datelines, credits and footers.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Processes that normalise and fingerprint in parallel (default: one per CPU; 1: none). "
+                   "The result is the same for any number.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no summary on stderr.")
 def cluster_command(inputs, output, fmt, pairs_path, id_field, text_field, date_field, skip_bad, max_chars,
-                    shingle_size, lsh_threshold, cosine, containment, keep_boilerplate, quiet) -> None:
+                    shingle_size, lsh_threshold, cosine, containment, keep_boilerplate, workers, quiet) -> None:
     """Cluster the articles in INPUT... (directories of .txt, JSONL, CSV/TSV, .gz, or - for JSONL on stdin).
 
     Writes one record per document: id, cluster_id (the id of the story's
@@ -51,7 +54,8 @@ def cluster_command(inputs, output, fmt, pairs_path, id_field, text_field, date_
         settings["strip_boilerplate"] = False
     try:
         docs, stats = _read(inputs, id_field, text_field, date_field, skip_bad, max_chars)
-        result = run_cluster_job(docs, output=output, fmt=fmt, pairs_path=pairs_path, progress=_reporter(quiet), **settings)
+        result = run_cluster_job(docs, output=output, fmt=fmt, pairs_path=pairs_path, progress=_reporter(quiet),
+                                 workers=workers, **settings)
     except DedupError as error:
         raise _fail(error) from None
     _report_skipped(stats)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction.text import TfidfTransformer
+from sklearn.preprocessing import normalize
 
 from dedup.fingerprint import estimate_jaccard
 from dedup.shingle import ShingleBatch
@@ -34,22 +35,86 @@ class PairScores:
         return PairScores(**{name: getattr(self, name)[mask] for name in self.__dataclass_fields__})
 
 
-def tfidf_matrix(tokens: TokenBatch) -> sparse.csr_matrix:
-    """L2-normalised TF-IDF rows (sublinear tf, smoothed idf) fitted on this batch's documents."""
-    docs = len(tokens)
-    rows = np.repeat(np.arange(docs, dtype=np.int64), tokens.lengths())
+def count_matrix(tokens: TokenBatch, rows: np.ndarray | None = None, *, columns: int | None = None) -> sparse.csr_matrix:
+    """Canonical CSR matrix of token counts (float64), one row per document of ``rows`` (default: all)."""
+    columns = len(tokens.vocab) if columns is None else columns
+    if rows is None:
+        rows = np.arange(len(tokens), dtype=np.int64)
+    ids, offsets = gather_rows(tokens.ids, tokens.offsets, rows)
+    row_of = np.repeat(np.arange(len(rows), dtype=np.int64), np.diff(offsets))
     counts = sparse.csr_matrix(
-        (np.ones(len(tokens.ids), dtype=np.float64), (rows, tokens.ids)), shape=(docs, len(tokens.vocab))
+        (np.ones(len(ids), dtype=np.float64), (row_of, ids)), shape=(len(rows), columns)
     )
     counts.sum_duplicates()
-    return TfidfTransformer(sublinear_tf=True).fit_transform(counts).tocsr()
+    return counts
 
 
-def row_dots(matrix: sparse.csr_matrix, left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """Dot products of row pairs of a sparse matrix, vectorised."""
+def document_frequency(tokens: TokenBatch) -> np.ndarray:
+    """Number of documents containing each vocabulary entry (int64)."""
+    docs = np.repeat(np.arange(len(tokens), dtype=np.int64), tokens.lengths())
+    keys = np.unique(docs * max(len(tokens.vocab), 1) + np.asarray(tokens.ids, dtype=np.int64))
+    return np.bincount(keys % max(len(tokens.vocab), 1), minlength=len(tokens.vocab)).astype(np.int64)
+
+
+def idf_weights(df: np.ndarray, documents: int) -> np.ndarray:
+    """Smoothed idf exactly as scikit-learn's ``TfidfTransformer(smooth_idf=True).fit`` computes it."""
+    idf = np.full(len(df), float(documents + 1), dtype=np.float64)
+    idf /= df.astype(np.float64) + 1.0
+    np.log(idf, out=idf)
+    idf += 1.0
+    return idf
+
+
+def tfidf_matrix(
+    tokens: TokenBatch, *, rows: np.ndarray | None = None, df: np.ndarray | None = None, documents: int | None = None
+) -> sparse.csr_matrix:
+    """L2-normalised TF-IDF rows (sublinear tf, smoothed idf) fitted on this batch's documents.
+
+    With ``rows``, only those documents' rows are built (in that order); the idf
+    is still that of the whole batch: pass its document frequencies ``df`` and
+    size ``documents`` when ``tokens`` does not hold every document (streamed
+    corpora). The rows equal those of the full matrix bit for bit.
+    """
+    if rows is None and df is None:
+        counts = count_matrix(tokens)
+        return TfidfTransformer(sublinear_tf=True).fit_transform(counts).tocsr()
+    if df is None:
+        df = document_frequency(tokens)
+    documents = len(tokens) if documents is None else documents
+    counts = count_matrix(tokens, rows, columns=len(df))
+    # TfidfTransformer.transform, step by step, with the idf of the whole corpus.
+    np.log(counts.data, counts.data)
+    counts.data += 1.0
+    counts.data *= idf_weights(df, documents)[counts.indices]
+    return normalize(counts, norm="l2", copy=False).tocsr()
+
+
+def row_dots(matrix: sparse.csr_matrix, left: np.ndarray, right: np.ndarray, *, engine: str = "auto") -> np.ndarray:
+    """Dot products of row pairs of a sparse matrix, vectorised (bit-identical on every engine)."""
     if len(left) == 0:
         return np.zeros(0)
+    from dedup import kernels
+
+    if kernels.use_kernels(engine, len(left), kernels.MIN_PAIRS) and matrix.has_canonical_format:
+        return kernels.sparse_row_dots(matrix.indptr, matrix.indices, matrix.data, left, right)
     return np.asarray(matrix[left].multiply(matrix[right]).sum(axis=1)).ravel()
+
+
+def gather_rows(values, offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The segments ``values[offsets[r]:offsets[r+1]]`` of ``rows``, concatenated, and their offsets.
+
+    ``values`` may be an array or any object sliceable by ranges (e.g. a spilled array on disk)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    starts, stops = offsets[rows], offsets[rows + 1]
+    lengths = stops - starts
+    out_offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=out_offsets[1:])
+    if isinstance(values, np.ndarray):
+        if len(rows) == len(offsets) - 1 and np.array_equal(rows, np.arange(len(rows))):
+            return values[: offsets[-1]], out_offsets
+        index = np.repeat(starts - out_offsets[:-1], lengths) + np.arange(out_offsets[-1], dtype=np.int64)
+        return values[index], out_offsets
+    return values.gather(starts, stops, out_offsets), out_offsets
 
 
 def _shingle_incidence(rows_of: list[np.ndarray]) -> sparse.csr_matrix:
@@ -64,32 +129,42 @@ def _shingle_incidence(rows_of: list[np.ndarray]) -> sparse.csr_matrix:
 
 
 def common_shingles(
-    shingles: ShingleBatch, left: np.ndarray, right: np.ndarray, *, other: ShingleBatch | None = None
+    shingles: ShingleBatch, left: np.ndarray, right: np.ndarray, *, other: ShingleBatch | None = None,
+    engine: str = "auto",
 ) -> np.ndarray:
     """|A & B| for each pair: A = ``shingles`` row ``left[k]``, B = row ``right[k]`` of ``other``
     (default: of ``shingles`` too)."""
     if len(left) == 0:
         return np.zeros(0, dtype=np.int64)
+    from dedup import kernels
+
     other = shingles if other is None else other
     left_docs, left_inv = np.unique(left, return_inverse=True)
     right_docs, right_inv = np.unique(right, return_inverse=True)
+    if kernels.use_kernels(engine, len(left), kernels.MIN_PAIRS):
+        lv, lo = gather_rows(shingles.hashes, shingles.offsets, left_docs)
+        rv, ro = gather_rows(other.hashes, other.offsets, right_docs)
+        return kernels.common_counts(lv, lo, rv, ro, left_inv.ravel(), right_inv.ravel())
     rows = [shingles.doc(int(d)) for d in left_docs] + [other.doc(int(d)) for d in right_docs]
     matrix = _shingle_incidence(rows)
-    return np.rint(row_dots(matrix, left_inv.ravel(), right_inv.ravel() + len(left_docs))).astype(np.int64)
+    return np.rint(row_dots(matrix, left_inv.ravel(), right_inv.ravel() + len(left_docs), engine="numpy")).astype(np.int64)
 
 
-def number_agreement(tokens: TokenBatch, left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def number_agreement(
+    tokens: TokenBatch, left: np.ndarray, right: np.ndarray, *, is_number: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Share of the distinct numbers of the pair member with fewer numbers that the other also has,
     and whether that member has fewer than 3 numbers (too few to judge).
 
     Copies of a story carry the same figures; templated reports (monthly
     statistics, earnings) reuse the wording with different figures.
     """
-    is_number = np.fromiter((t.isdigit() for t in tokens.vocab), dtype=bool, count=len(tokens.vocab))
+    if is_number is None:
+        is_number = np.fromiter((t.isdigit() for t in tokens.vocab), dtype=bool, count=len(tokens.vocab))
     rows = np.repeat(np.arange(len(tokens), dtype=np.int64), tokens.lengths())
     keep = is_number[tokens.ids] if len(tokens.ids) else np.zeros(0, bool)
     matrix = sparse.csr_matrix(
-        (np.ones(int(keep.sum())), (rows[keep], tokens.ids[keep])), shape=(len(tokens), len(tokens.vocab))
+        (np.ones(int(keep.sum())), (rows[keep], tokens.ids[keep])), shape=(len(tokens), len(is_number))
     )
     matrix.sum_duplicates()
     matrix.data[:] = 1.0

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from datasketch import LeanMinHash, MinHash
 
-from dedup.shingle import ShingleBatch, shingle_hash
+from dedup.shingle import ShingleBatch, shingle_batch, shingle_hash
+from dedup.tokenize import TokenBatch
 
 SCHEME = "affine32"  # datasketch >= 2.0's default permutation scheme
 EMPTY = np.uint32(0xFFFFFFFF)  # the value of every slot of an empty MinHash
@@ -28,14 +29,19 @@ def _fmix32(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint32(16))
 
 
-def signatures(shingles: ShingleBatch, *, num_perm: int = 128, seed: int = 1) -> np.ndarray:
+def signatures(shingles: ShingleBatch, *, num_perm: int = 128, seed: int = 1, engine: str = "auto") -> np.ndarray:
     """MinHash signatures, shape (documents, num_perm), dtype uint32.
 
     Row ``d`` equals ``MinHash(num_perm, seed, hashfunc=shingle_hash)``
     updated with document ``d``'s shingles. A document without shingles
-    gets the empty signature (all slots ``EMPTY``).
+    gets the empty signature (all slots ``EMPTY``). ``engine`` as in
+    :func:`dedup.shingle.shingle_batch`; the numpy code below is the reference.
     """
     a, b = permutations(num_perm=num_perm, seed=seed)
+    from dedup import kernels
+
+    if kernels.use_kernels(engine, len(shingles.hashes)):
+        return kernels.minhash_sets(np.asarray(shingles.hashes, dtype=np.uint32), shingles.offsets, a=a, b=b)
     sizes = shingles.sizes()
     out = np.full((len(sizes), num_perm), EMPTY, dtype=np.uint32)
     nonempty = np.flatnonzero(sizes)
@@ -57,6 +63,20 @@ def signatures(shingles: ShingleBatch, *, num_perm: int = 128, seed: int = 1) ->
             out[nonempty[i:j]] = np.minimum.reduceat(block, starts[i:j] - lo, axis=0)
             i = j
     return out
+
+
+def shingle_signatures(
+    tokens: TokenBatch, *, n: int, num_perm: int = 128, seed: int = 1, engine: str = "auto"
+) -> tuple[ShingleBatch, np.ndarray]:
+    """``shingle_batch(tokens, n=n)`` and its ``signatures`` in one pass (one fused kernel with numba)."""
+    from dedup import kernels
+
+    if kernels.use_kernels(engine, len(tokens.ids)):
+        a, b = permutations(num_perm=num_perm, seed=seed)
+        hashes, offsets, sigs = kernels.shingle_minhash(tokens.ids, tokens.hashes, tokens.offsets, n=n, a=a, b=b)
+        return ShingleBatch(hashes=hashes, offsets=offsets), sigs
+    shingles = shingle_batch(tokens, n=n, engine="numpy")
+    return shingles, signatures(shingles, num_perm=num_perm, seed=seed, engine="numpy")
 
 
 def estimate_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Callable, Iterable
 
 from dedup.document import Document
@@ -24,7 +25,10 @@ def run_cluster_job(
     """Cluster ``docs`` and write one record per document to ``output`` (stdout when None),
     and the confirmed pairs to ``pairs_path`` (JSONL) when given. Files are written atomically."""
     result = cluster(docs, progress=progress, **settings)
+    started = time.perf_counter()
     write_output(output, iter_rows(result), fmt=Format(fmt), columns=OUTPUT_COLUMNS)
     if pairs_path is not None:
         write_output(pairs_path, iter_pairs(result), fmt=Format.JSONL, columns=PAIR_COLUMNS)
+    result.stats["seconds_write"] = time.perf_counter() - started
+    result.stats["seconds"] = result.stats.get("seconds", 0.0) + result.stats["seconds_write"]
     return result

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field, fields
 from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
+from scipy import sparse
 
 from dedup.candidates import candidate_pairs
 from dedup.clusters import link_stories, name_stories
 from dedup.digests import find_digests
-from dedup.confirm import PairScores, is_copy, score_pairs, tfidf_matrix
-from dedup.document import Document, date_sort_key
-from dedup.errors import InputError, OptionError
-from dedup.fingerprint import signatures
+from dedup.confirm import (
+    PairScores, common_shingles, gather_rows, is_copy, number_agreement, row_dots, score_pairs, tfidf_matrix,
+)
+from dedup.document import Document
+from dedup.errors import OptionError
+from dedup.fingerprint import estimate_jaccard, shingle_signatures
 from dedup.normalize import count_datelines, normalize
-from dedup.shingle import ShingleBatch, shingle_batch
+from dedup.parallel import CHUNK_DOCS, Corpus, prepare_corpus
+from dedup.shingle import ShingleBatch
 from dedup.tokenize import TokenBatch, tokenize_batch
 
 
@@ -127,6 +132,7 @@ def cluster(
     *,
     options: Options | None = None,
     progress: Callable[[str], None] | None = None,
+    workers: int | None = None,
     **settings: object,
 ) -> ClusterResult:
     """Cluster ``docs`` into stories.
@@ -134,30 +140,40 @@ def cluster(
     Settings are the fields of :class:`Options` given as keywords
     (``cluster(docs, cosine=0.6)``) or as one ``options=Options(...)``.
     ``progress`` is called with a short message as each stage starts.
+    ``workers`` is the number of processes that normalise and fingerprint
+    (None: one per CPU; 1: everything in this process); the result is the
+    same for any number. ``docs`` is consumed once, chunk by chunk: texts are
+    not kept, and a large corpus's tokens and shingles go to temporary files.
     """
     options = _resolve_options(options, settings)
-    stages = _Stages()
     say = progress or (lambda _msg: None)
-    documents = _unique(docs)
-    stages.done("read")
-    n = len(documents)
-    say(f"fingerprinting {n:,} documents")
-    prepared = prepare(documents, options, stages=stages)
-    tokens, shingles, sigs = prepared.tokens, prepared.shingles, prepared.signatures
-    say("finding candidate pairs")
-    pairs = candidate_pairs(sigs, threshold=options.lsh_threshold)
-    stages.done("candidates")
-    say(f"scoring {len(pairs):,} candidate pairs")
-    scores = score_pairs(pairs, signatures=sigs, tfidf=tfidf_matrix(tokens), shingles=shingles, tokens=tokens)
-    confirmed = scores.select(confirm(scores, options))
-    stages.done("confirm")
-    say(f"clustering {len(confirmed):,} confirmed pairs")
-    stories = assign_stories(
-        scores, confirmed, tokens=tokens, shingles=shingles, sigs=sigs, dates=_dates(documents),
-        compilations=prepared.compilations, options=options,
+    say("reading and fingerprinting documents")
+    corpus = prepare_corpus(
+        docs, shingle_size=options.shingle_size, num_perm=options.num_perm, seed=options.seed,
+        strip_boilerplate=options.strip_boilerplate, workers=workers,
     )
-    stages.done("cluster")
-    result = _result(documents, confirmed, stories)
+    try:
+        stages = _Stages()
+        stages.seconds.update(corpus.seconds)
+        n = len(corpus)
+        sigs = corpus.signatures
+        say(f"finding candidate pairs among {n:,} documents")
+        pairs = candidate_pairs(sigs, threshold=options.lsh_threshold)
+        stages.done("candidates")
+        say(f"scoring {len(pairs):,} candidate pairs")
+        scores = _score_corpus(pairs, corpus)
+        confirmed = scores.select(confirm(scores, options))
+        stages.done("confirm")
+        say(f"clustering {len(confirmed):,} confirmed pairs")
+        stories = assign_stories(
+            scores, confirmed, tokens=corpus.tokens, shingles=corpus.shingles, sigs=sigs, dates=corpus.dates,
+            compilations=corpus.compilations, options=options,
+        )
+        stages.done("cluster")
+        result = _result(corpus.ids, confirmed, stories)
+        stages.done("result")
+    finally:
+        corpus.close()
     result.stats.update(
         documents=n,
         clusters=len(result.clusters),
@@ -165,10 +181,67 @@ def cluster(
         candidate_pairs=len(pairs),
         confirmed_pairs=len(confirmed),
         digests=int(stories.digests.sum()),
+        workers=(os.cpu_count() or 1) if workers is None else workers,
+        spilled=int(corpus.spilled),
         seconds=sum(stages.seconds.values()),
         **{f"seconds_{k}": v for k, v in stages.seconds.items()},
+        **{f"worker_seconds_{k}": v for k, v in corpus.worker_seconds.items()},
     )
     return result
+
+
+_SCORE_TOKENS = 8_000_000  # tokens of the documents scored at once (bounds memory on large corpora)
+
+
+def _score_corpus(pairs: np.ndarray, corpus: Corpus) -> PairScores:
+    """:func:`dedup.confirm.score_pairs` for a prepared corpus, in batches of pairs: each batch
+    reads only its documents' tokens and shingles and builds only their TF-IDF rows (with the idf
+    of the whole corpus), so the scores are the same and memory stays bounded."""
+    m = len(pairs)
+    sigs = corpus.signatures
+    tokens, shingles = corpus.tokens, corpus.shingles
+    parts: list[PairScores] = []
+    lengths = tokens.lengths()
+    cost = lengths[pairs[:, 0]] + lengths[pairs[:, 1]] if m else np.zeros(0, np.int64)
+    bounds = [0]
+    if m:
+        cum = np.cumsum(cost)
+        while bounds[-1] < m:
+            start = bounds[-1]
+            base = cum[start - 1] if start else 0
+            stop = int(np.searchsorted(cum, base + _SCORE_TOKENS, side="right"))
+            bounds.append(min(m, max(stop, start + 1)))
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        left, right = pairs[lo:hi, 0], pairs[lo:hi, 1]
+        docs = np.unique(np.concatenate((left, right)))
+        li, ri = np.searchsorted(docs, left), np.searchsorted(docs, right)
+        sh_values, sh_offsets = gather_rows(shingles.hashes, shingles.offsets, docs)
+        local_shingles = ShingleBatch(hashes=sh_values, offsets=sh_offsets)
+        tok_values, tok_offsets = gather_rows(tokens.ids, tokens.offsets, docs)
+        local_tokens = TokenBatch(ids=tok_values, offsets=tok_offsets, vocab=tokens.vocab, hashes=tokens.hashes)
+        tfidf = tfidf_matrix(local_tokens, rows=np.arange(len(docs)), df=corpus.df, documents=len(corpus))
+        common = common_shingles(local_shingles, li, ri)
+        sizes = local_shingles.sizes()
+        smaller = np.minimum(sizes[li], sizes[ri])
+        numbers, few = number_agreement(local_tokens, li, ri, is_number=corpus.is_number)
+        parts.append(PairScores(
+            left=left,
+            right=right,
+            jaccard=estimate_jaccard(sigs[left], sigs[right]),
+            cosine=row_dots(tfidf, li, ri),
+            containment=np.divide(common, smaller, out=np.zeros(len(left)), where=smaller > 0),
+            common=common,
+            numbers=numbers,
+            few_numbers=few,
+        ))
+    if not parts:
+        return score_pairs(np.zeros((0, 2), dtype=np.int64), signatures=sigs, tfidf=sparse.csr_matrix((len(corpus), 1)),
+                           shingles=ShingleBatch(hashes=np.zeros(0, np.uint32), offsets=np.zeros(len(corpus) + 1, np.int64)),
+                           tokens=TokenBatch(ids=np.zeros(0, np.int32), offsets=np.zeros(len(corpus) + 1, np.int64),
+                                             vocab=[], hashes=np.zeros(0, np.uint64)))
+    if len(parts) == 1:
+        return parts[0]
+    return PairScores(**{name: np.concatenate([getattr(p, name) for p in parts]) for name in PairScores.__dataclass_fields__})
 
 
 @dataclass(frozen=True)
@@ -185,18 +258,33 @@ class Prepared:
         return len(self.tokens)
 
 
-def prepare(documents: Sequence[Document], options: Options, *, stages: _Stages | None = None) -> Prepared:
-    """Normalise, tokenise, shingle and fingerprint a batch of documents (no state kept between calls)."""
+def prepare(
+    documents: Sequence[Document], options: Options, *, stages: _Stages | None = None, workers: int | None = 1
+) -> Prepared:
+    """Normalise, tokenise, shingle and fingerprint a batch of documents (no state kept between calls).
+
+    ``workers`` > 1 (None: one per CPU) normalises and fingerprints chunks in
+    worker processes; the result is the same."""
     stages = stages or _Stages()
+    if workers != 1 and len(documents) > CHUNK_DOCS:
+        corpus = prepare_corpus(
+            documents, shingle_size=options.shingle_size, num_perm=options.num_perm, seed=options.seed,
+            strip_boilerplate=options.strip_boilerplate, workers=workers, spill_bytes=1 << 62,
+        )
+        tokens = TokenBatch(ids=corpus.tokens.ids, offsets=corpus.tokens.offsets, vocab=list(corpus.tokens.vocab),
+                            hashes=corpus.tokens.hashes)
+        for stage, seconds in corpus.seconds.items():
+            stages.seconds[stage] = stages.seconds.get(stage, 0.0) + seconds
+        stages.done("merge")
+        return Prepared(tokens=tokens, shingles=corpus.shingles, signatures=corpus.signatures,
+                        compilations=corpus.compilations)
     texts = [normalize(d.text, strip_boilerplate=options.strip_boilerplate) for d in documents]
     compilations = np.fromiter((count_datelines(d.text) >= 2 for d in documents), dtype=bool, count=len(documents))
     stages.done("normalise")
     tokens = tokenize_batch(texts)
     del texts
     stages.done("tokenise")
-    shingles = shingle_batch(tokens, n=options.shingle_size)
-    stages.done("shingle")
-    sigs = signatures(shingles, num_perm=options.num_perm, seed=options.seed)
+    shingles, sigs = shingle_signatures(tokens, n=options.shingle_size, num_perm=options.num_perm, seed=options.seed)
     stages.done("fingerprint")
     return Prepared(tokens=tokens, shingles=shingles, signatures=sigs, compilations=compilations)
 
@@ -269,25 +357,7 @@ def _resolve_options(options: Options | None, settings: dict[str, object]) -> Op
     return options if options is not None else Options(**settings)  # type: ignore[arg-type]
 
 
-def _unique(docs: Iterable[Document]) -> list[Document]:
-    documents: list[Document] = []
-    seen: set[str] = set()
-    for doc in docs:
-        if not isinstance(doc, Document):
-            raise TypeError(f"cluster() takes Document objects, got {type(doc).__name__}")
-        if doc.id in seen:
-            raise InputError(f"duplicate document id {doc.id!r}; ids must be unique")
-        seen.add(doc.id)
-        documents.append(doc)
-    return documents
-
-
-def _dates(documents: list[Document]) -> np.ndarray:
-    return np.fromiter((date_sort_key(d.date) for d in documents), dtype=np.float64, count=len(documents))
-
-
-def _result(documents: list[Document], confirmed: PairScores, stories: StoryAssignment) -> ClusterResult:
-    ids = [d.id for d in documents]
+def _result(ids: list[str], confirmed: PairScores, stories: StoryAssignment) -> ClusterResult:
     labels = stories.labels.tolist()
     canon = stories.canonical.tolist()
     members: dict[int, list[str]] = {}

@@ -49,11 +49,20 @@ def _combine(hashes: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
     return acc
 
 
-def shingle_batch(batch: TokenBatch, *, n: int) -> ShingleBatch:
+def shingle_batch(batch: TokenBatch, *, n: int, engine: str = "auto") -> ShingleBatch:
     """Hash every word n-gram of every document; a document shorter than ``n``
-    tokens (but not empty) gets one shingle of all its tokens."""
+    tokens (but not empty) gets one shingle of all its tokens.
+
+    ``engine``: "numpy" (the reference below), "numba" (a compiled kernel with
+    the same output) or "auto" (numba for large batches when installed)."""
     if n < 1:
         raise ValueError(f"shingle size n must be >= 1, got {n}")
+    from dedup import kernels
+
+    if kernels.use_kernels(engine, len(batch.ids)):
+        none = np.zeros(0, dtype=np.uint32)
+        hashes, offsets, _ = kernels.shingle_minhash(batch.ids, batch.hashes, batch.offsets, n=n, a=none, b=none)
+        return ShingleBatch(hashes=hashes, offsets=offsets)
     token_hashes = batch.hashes[batch.ids] if len(batch.ids) else np.zeros(0, np.uint64)
     lengths = batch.lengths()
     docs = len(lengths)

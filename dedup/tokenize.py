@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from hashlib import blake2b
+from itertools import chain
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -82,20 +83,21 @@ class TokenBatch:
 
 
 def tokenize_batch(texts: Iterable[str]) -> TokenBatch:
-    """Tokenise normalised texts into one :class:`TokenBatch`."""
-    vocab: dict[str, int] = {}
-    chunks: list[list[int]] = []
-    lengths: list[int] = []
-    setdefault = vocab.setdefault
-    for text in texts:
-        ids = [setdefault(t, len(vocab)) for t in tokens(text)]
-        chunks.append(ids)
-        lengths.append(len(ids))
-    offsets = concat_offsets(lengths)
-    flat = np.fromiter((i for ids in chunks for i in ids), dtype=np.int32, count=int(offsets[-1]))
-    words = list(vocab)
-    hashes = np.fromiter((token_hash(t) for t in words), dtype=np.uint64, count=len(words))
-    return TokenBatch(ids=flat, offsets=offsets, vocab=words, hashes=hashes)
+    """Tokenise normalised texts into one :class:`TokenBatch`.
+
+    Token ids are given in order of first occurrence. The per-token work is
+    done by C code (``dict.fromkeys`` keeps the first-occurrence order, ``map``
+    looks the ids up), not by a Python loop per token.
+    """
+    per_doc = [tokens(text) for text in texts]
+    offsets = concat_offsets([len(t) for t in per_doc])
+    flat = list(chain.from_iterable(per_doc))
+    del per_doc
+    words = list(dict.fromkeys(flat))
+    index = dict(zip(words, range(len(words))))
+    ids = np.fromiter(map(index.__getitem__, flat), dtype=np.int32, count=len(flat))
+    hashes = np.fromiter(map(token_hash, words), dtype=np.uint64, count=len(words))
+    return TokenBatch(ids=ids, offsets=offsets, vocab=words, hashes=hashes)
 
 
 def concat_offsets(lengths: Sequence[int]) -> np.ndarray:

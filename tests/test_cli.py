@@ -134,3 +134,10 @@ def test_every_command_has_help_and_is_documented() -> None:
         assert command.help, f"dedup {name} has no help"
         assert run(*name.split(), "--help").exit_code == 0
         assert f"dedup {name}" in readme, f"dedup {name} is not documented in README.md"
+
+
+def test_workers_give_the_same_clusters(tmp_path: Path) -> None:
+    one, two = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
+    assert run("cluster", str(SAMPLES), "-o", str(one), "--workers", "1", "-q").exit_code == 0
+    assert run("cluster", str(SAMPLES), "-o", str(two), "--workers", "2", "-q").exit_code == 0
+    assert load_assignments(one) == load_assignments(two) == {A: A, B: A, C: C}

@@ -1,0 +1,259 @@
+"""The numba kernels behind :mod:`dedup.kernels` (imported only when numba is used).
+
+Module-level functions with module-level constants, so that ``cache=True`` stores
+the compiled code on disk and later processes load it instead of compiling.
+"""
+
+import numba as nb
+import numpy as np
+
+_OPTS = dict(nogil=True, cache=True, boundscheck=False)
+M32 = np.uint64(0xFFFFFFFF)
+MULT = np.uint64(0x9E3779B97F4A7C15)
+M1 = np.uint64(0xFF51AFD7ED558CCD)
+M2 = np.uint64(0xC4CEB9FE1A85EC53)
+S33 = np.uint64(33)
+S32 = np.uint64(32)
+S16 = np.uint64(16)
+S13 = np.uint64(13)
+F1 = np.uint64(0x85EBCA6B)
+F2 = np.uint64(0xC2B2AE35)
+
+@nb.njit(**_OPTS)
+def _minhash_one(values, lo, hi, a, b, sig):  # values[lo:hi] are shingle hashes (uint32)
+    p = a.shape[0]
+    for k in range(p):
+        sig[k] = 0xFFFFFFFF
+    for i in range(lo, hi):
+        x = np.uint64(values[i])
+        x = x ^ (x >> S16)
+        x = (x * F1) & M32
+        x = x ^ (x >> S13)
+        x = (x * F2) & M32
+        x = x ^ (x >> S16)
+        m = np.uint32(x)
+        for k in range(p):
+            h = np.uint32(a[k] * m + b[k])  # low 32 bits: arithmetic mod 2**32
+            if h < sig[k]:
+                sig[k] = h
+
+@nb.njit(**_OPTS)
+def shingle_minhash(ids, vocab_hashes, offsets, n, a, b, out, uniq, sigs, d0, d1):
+    """Hash the word n-grams of documents d0..d1-1, keep each one's sorted distinct
+    shingles at ``out[offsets[d]:]`` (``uniq[d]`` of them) and its MinHash in ``sigs[d]``."""
+    buf = np.empty(0, dtype=np.uint32)
+    for d in range(d0, d1):
+        lo = offsets[d]
+        length = offsets[d + 1] - lo
+        if length == 0:
+            uniq[d] = 0
+            for k in range(a.shape[0]):
+                sigs[d, k] = 0xFFFFFFFF
+            continue
+        width = n if length >= n else length
+        count = length - width + 1
+        if buf.shape[0] < count:
+            buf = np.empty(max(count, 2 * buf.shape[0]), dtype=np.uint32)
+        for s in range(count):
+            acc = vocab_hashes[ids[lo + s]]
+            for k in range(1, width):
+                acc = acc * MULT + vocab_hashes[ids[lo + s + k]]
+            acc = acc ^ (acc >> S33)
+            acc = acc * M1
+            acc = acc ^ (acc >> S33)
+            acc = acc * M2
+            acc = acc ^ (acc >> S33)
+            buf[s] = np.uint32(acc >> S32)
+        vals = np.sort(buf[:count])
+        u = 0
+        for s in range(count):
+            if s == 0 or vals[s] != vals[s - 1]:
+                out[lo + u] = vals[s]
+                u += 1
+        uniq[d] = u
+        _minhash_one(out, lo, lo + u, a, b, sigs[d])
+
+@nb.njit(**_OPTS)
+def compact(src, src_offsets, counts, dst, dst_offsets, d0, d1):
+    for d in range(d0, d1):
+        s = src_offsets[d]
+        t = dst_offsets[d]
+        for i in range(counts[d]):
+            dst[t + i] = src[s + i]
+
+@nb.njit(**_OPTS)
+def minhash_sets(values, offsets, a, b, sigs, d0, d1):
+    for d in range(d0, d1):
+        _minhash_one(values, offsets[d], offsets[d + 1], a, b, sigs[d])
+
+@nb.njit(**_OPTS)
+def common_counts(values, offsets, other_values, other_offsets, left, right, out, k0, k1):
+    """|A & B| of sorted distinct rows A = values row left[k], B = other_values row right[k]."""
+    for k in range(k0, k1):
+        i, iend = offsets[left[k]], offsets[left[k] + 1]
+        j, jend = other_offsets[right[k]], other_offsets[right[k] + 1]
+        c = 0
+        while i < iend and j < jend:
+            x = values[i]
+            y = other_values[j]
+            if x == y:
+                c += 1
+                i += 1
+                j += 1
+            elif x < y:
+                i += 1
+            else:
+                j += 1
+        out[k] = c
+
+@nb.njit(**_OPTS)
+def _block_sum(p, lo, n):
+    # numpy's pairwise summation for n <= 128 (loops_utils.h: DOUBLE_pairwise_sum)
+    if n < 8:
+        res = -0.0
+        for i in range(n):
+            res += p[lo + i]
+        return res
+    r0 = p[lo]
+    r1 = p[lo + 1]
+    r2 = p[lo + 2]
+    r3 = p[lo + 3]
+    r4 = p[lo + 4]
+    r5 = p[lo + 5]
+    r6 = p[lo + 6]
+    r7 = p[lo + 7]
+    i = 8
+    end = n - (n % 8)
+    while i < end:
+        r0 += p[lo + i]
+        r1 += p[lo + i + 1]
+        r2 += p[lo + i + 2]
+        r3 += p[lo + i + 3]
+        r4 += p[lo + i + 4]
+        r5 += p[lo + i + 5]
+        r6 += p[lo + i + 6]
+        r7 += p[lo + i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += p[lo + i]
+        i += 1
+    return res
+
+
+@nb.njit(**_OPTS)
+def _pairwise(p, lo, n):
+    """numpy's pairwise sum of p[lo:lo+n]: blocks of <= 128, larger ranges split in two halves
+    (the first a multiple of 8) and added. Evaluated with an explicit stack (numba's on-disk
+    cache mishandles recursive functions)."""
+    if n <= 128:
+        return _block_sum(p, lo, n)
+    f_lo = np.empty(128, dtype=np.int64)
+    f_n = np.empty(128, dtype=np.int64)
+    f_stage = np.empty(128, dtype=np.int64)
+    vals = np.empty(128, dtype=np.float64)
+    top = 0
+    nv = 0
+    f_lo[0] = lo
+    f_n[0] = n
+    f_stage[0] = 0
+    top = 1
+    while top > 0:
+        t = top - 1
+        cl = f_lo[t]
+        cn = f_n[t]
+        if cn <= 128:
+            vals[nv] = _block_sum(p, cl, cn)
+            nv += 1
+            top -= 1
+            continue
+        n2 = cn // 2
+        n2 -= n2 % 8
+        stage = f_stage[t]
+        if stage == 0:
+            f_stage[t] = 1
+            f_lo[top] = cl
+            f_n[top] = n2
+            f_stage[top] = 0
+            top += 1
+        elif stage == 1:
+            f_stage[t] = 2
+            f_lo[top] = cl + n2
+            f_n[top] = cn - n2
+            f_stage[top] = 0
+            top += 1
+        else:
+            vals[nv - 2] = vals[nv - 2] + vals[nv - 1]
+            nv -= 1
+            top -= 1
+    return vals[0]
+
+
+@nb.njit(**_OPTS)
+def sparse_row_dots(indptr, indices, data, left, right, out, k0, k1):
+    """What ``matrix[left].multiply(matrix[right]).sum(axis=1)`` gives for canonical CSR rows:
+    the nonzero products in column order, reduced as ``np.add.reduceat`` reduces them."""
+    buf = np.empty(64, dtype=np.float64)
+    for k in range(k0, k1):
+        i, iend = indptr[left[k]], indptr[left[k] + 1]
+        j, jend = indptr[right[k]], indptr[right[k] + 1]
+        m = 0
+        while i < iend and j < jend:
+            x = indices[i]
+            y = indices[j]
+            if x == y:
+                prod = data[i] * data[j]
+                if prod != 0.0:
+                    if m == buf.shape[0]:
+                        bigger = np.empty(2 * m, dtype=np.float64)
+                        bigger[:m] = buf
+                        buf = bigger
+                    buf[m] = prod
+                    m += 1
+                i += 1
+                j += 1
+            elif x < y:
+                i += 1
+            else:
+                j += 1
+        if m == 0:
+            out[k] = 0.0
+        elif m == 1:
+            out[k] = buf[0]
+        else:
+            out[k] = buf[0] + _pairwise(buf, 1, m - 1)
+
+
+@nb.njit(**_OPTS)
+def vocab_insert(table_keys, table_vals, hashes, out, next_id):
+    """Global ids of ``hashes`` in an open-addressing table; unseen ones get next ids in order."""
+    mask = table_keys.shape[0] - 1
+    for i in range(hashes.shape[0]):
+        h = hashes[i]
+        pos = np.int64(h & np.uint64(mask))
+        while True:
+            v = table_vals[pos]
+            if v < 0:
+                table_keys[pos] = h
+                table_vals[pos] = next_id
+                out[i] = next_id
+                next_id += 1
+                break
+            if table_keys[pos] == h:
+                out[i] = v
+                break
+            pos = (pos + 1) & mask
+    return next_id
+
+@nb.njit(**_OPTS)
+def doc_frequency(ids, offsets, vocab_size):
+    last = np.full(vocab_size, -1, dtype=np.int64)
+    df = np.zeros(vocab_size, dtype=np.int64)
+    for d in range(offsets.shape[0] - 1):
+        for i in range(offsets[d], offsets[d + 1]):
+            t = ids[i]
+            if last[t] != d:
+                last[t] = d
+                df[t] += 1
+    return df
+

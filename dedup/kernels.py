@@ -1,0 +1,232 @@
+"""Compiled (numba) kernels of the batch path, bit-identical to the numpy reference code.
+
+Every kernel here has a numpy reference elsewhere (``shingle.shingle_batch``,
+``fingerprint.signatures``, ``confirm.common_shingles``, ``confirm.row_dots``);
+``tests/test_speed_paths.py`` checks that they agree. The kernels release the
+GIL (``nogil``) and work on a range of documents or pairs, so callers may split
+work across Python threads without starting numba's own thread pool (which would
+make forking worker processes unsafe).
+
+numba is imported lazily: :func:`available` says whether the kernels can be
+used, and small batches stay on the numpy path so that a short run does not pay
+the import and cache-loading cost (~0.3 s).
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
+
+import numpy as np
+
+# Below this many tokens (or pairs) the numpy reference path is used: it is fast
+# enough, and it avoids importing numba for small inputs.
+MIN_TOKENS = 200_000
+MIN_PAIRS = 20_000
+
+_state: dict[str, object] = {}
+
+
+def available() -> bool:
+    """True when numba can be imported (and DEDUP_NO_NUMBA is not set)."""
+    if "ok" not in _state:
+        if os.environ.get("DEDUP_NO_NUMBA"):
+            _state["ok"] = False
+        else:
+            try:
+                _compile()
+                _state["ok"] = True
+            except ImportError:
+                _state["ok"] = False
+    return bool(_state["ok"])
+
+
+def _k(name: str) -> Callable:
+    return _state[name]  # type: ignore[return-value]
+
+
+def _compile() -> None:
+    from dedup import _jit
+
+    _state.update(
+        shingle_minhash=_jit.shingle_minhash,
+        compact=_jit.compact,
+        minhash_sets=_jit.minhash_sets,
+        common_counts=_jit.common_counts,
+        sparse_row_dots=_jit.sparse_row_dots,
+        vocab_insert=_jit.vocab_insert,
+        doc_frequency=_jit.doc_frequency,
+    )
+
+
+# ----------------------------------------------------------------------------- splitting work across threads
+
+
+def _threads() -> int:
+    return max(1, int(_state.get("threads", os.cpu_count() or 1)))  # type: ignore[arg-type]
+
+
+def set_threads(count: int | None) -> None:
+    """How many Python threads the kernels may use in this process (None: one per CPU)."""
+    _state["threads"] = count if count else (os.cpu_count() or 1)
+
+
+def _ranges(weights: np.ndarray, parts: int) -> list[tuple[int, int]]:
+    """Split 0..len(weights) into up to ``parts`` contiguous ranges of similar total weight."""
+    n = len(weights)
+    if parts <= 1 or n < 2:
+        return [(0, n)]
+    cum = np.cumsum(weights, dtype=np.float64)
+    total = cum[-1] if n else 0.0
+    cuts = [0]
+    for p in range(1, parts):
+        cuts.append(int(np.searchsorted(cum, total * p / parts)))
+    cuts.append(n)
+    cuts = sorted(set(cuts))
+    return [(lo, hi) for lo, hi in zip(cuts[:-1], cuts[1:]) if hi > lo]
+
+
+def _run(fn: Callable, ranges: list[tuple[int, int]], *args: object) -> None:
+    if len(ranges) == 1:
+        fn(*args, *ranges[0])
+        return
+    with ThreadPoolExecutor(len(ranges)) as pool:
+        for f in [pool.submit(fn, *args, lo, hi) for lo, hi in ranges]:
+            f.result()
+
+
+# ----------------------------------------------------------------------------- entry points
+
+
+def shingle_minhash(
+    ids: np.ndarray, vocab_hashes: np.ndarray, offsets: np.ndarray, *, n: int, a: np.ndarray, b: np.ndarray,
+    threads: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(sorted distinct shingle hashes, their offsets, signatures) of a token batch, in one pass."""
+    docs = len(offsets) - 1
+    out = np.empty(int(offsets[-1]), dtype=np.uint32)
+    uniq = np.zeros(docs, dtype=np.int64)
+    sigs = np.empty((docs, len(a)), dtype=np.uint32)
+    ranges = _ranges(np.diff(offsets) + 1, threads or _threads())
+    _run(_k("shingle_minhash"), ranges, ids, vocab_hashes, offsets, n, a, b, out, uniq, sigs)
+    new_offsets = np.zeros(docs + 1, dtype=np.int64)
+    np.cumsum(uniq, out=new_offsets[1:])
+    hashes = np.empty(int(new_offsets[-1]), dtype=np.uint32)
+    _run(_k("compact"), ranges, out, offsets, uniq, hashes, new_offsets)
+    return hashes, new_offsets, sigs
+
+
+def minhash_sets(values: np.ndarray, offsets: np.ndarray, *, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """MinHash signatures of sorted distinct shingle sets (empty sets get all slots 0xFFFFFFFF)."""
+    docs = len(offsets) - 1
+    sigs = np.empty((docs, len(a)), dtype=np.uint32)
+    _run(_k("minhash_sets"), _ranges(np.diff(offsets) + 1, _threads()), values, offsets, a, b, sigs)
+    return sigs
+
+
+def common_counts(
+    values: np.ndarray, offsets: np.ndarray, other_values: np.ndarray, other_offsets: np.ndarray,
+    left: np.ndarray, right: np.ndarray,
+) -> np.ndarray:
+    """Shared elements of sorted distinct rows, pair by pair."""
+    out = np.empty(len(left), dtype=np.int64)
+    weights = np.ones(len(left))
+    _run(_k("common_counts"), _ranges(weights, _threads()), values, offsets, other_values, other_offsets,
+         np.ascontiguousarray(left, dtype=np.int64), np.ascontiguousarray(right, dtype=np.int64), out)
+    return out
+
+
+def sparse_row_dots(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Row-pair dot products of a canonical CSR matrix, bit-identical to scipy's multiply().sum(axis=1)."""
+    out = np.empty(len(left), dtype=np.float64)
+    weights = np.ones(len(left))
+    _run(_k("sparse_row_dots"), _ranges(weights, _threads()), indptr.astype(np.int64, copy=False),
+         indices.astype(np.int64, copy=False), data, np.ascontiguousarray(left, dtype=np.int64),
+         np.ascontiguousarray(right, dtype=np.int64), out)
+    return out
+
+
+def use_kernels(engine: str, size: int, minimum: int = MIN_TOKENS) -> bool:
+    """Whether to take the compiled path: ``engine`` is "numba", "numpy" or "auto" (numba for
+    inputs of at least ``minimum`` elements, when numba is installed)."""
+    if engine == "numpy":
+        return False
+    if engine == "numba":
+        if not available():
+            raise RuntimeError("engine='numba' needs numba: pip install numba")
+        return True
+    if engine != "auto":
+        raise ValueError(f"engine must be 'auto', 'numba' or 'numpy', got {engine!r}")
+    return size >= minimum and available()
+
+
+def doc_frequency(ids: np.ndarray, offsets: np.ndarray, vocab_size: int, *, use_numba: bool = True) -> np.ndarray:
+    """Number of documents containing each token id (int64)."""
+    if use_numba and available():
+        return _k("doc_frequency")(ids, offsets, vocab_size)
+    docs = np.repeat(np.arange(len(offsets) - 1, dtype=np.int64), np.diff(offsets))
+    keys = np.unique(docs * max(vocab_size, 1) + ids.astype(np.int64))
+    return np.bincount(keys % max(vocab_size, 1), minlength=vocab_size).astype(np.int64)
+
+
+class VocabTable:
+    """Maps 64-bit token hashes to global token ids, given in order of first insertion."""
+
+    def __init__(self, *, use_numba: bool = True) -> None:
+        self.hashes = np.zeros(1 << 16, dtype=np.uint64)  # id -> hash
+        self.size = 0
+        self._numba = use_numba and available()
+        if self._numba:
+            self._keys = np.zeros(1 << 17, dtype=np.uint64)
+            self._vals = np.full(1 << 17, -1, dtype=np.int64)
+        else:
+            self._dict: dict[int, int] = {}
+
+    def insert(self, hashes: np.ndarray) -> np.ndarray:
+        """Global ids of ``hashes`` (new hashes are added in the given order)."""
+        need = self.size + len(hashes)
+        if need > len(self.hashes):
+            grown = np.zeros(max(need, 2 * len(self.hashes)), dtype=np.uint64)
+            grown[: self.size] = self.hashes[: self.size]
+            self.hashes = grown
+        out = np.empty(len(hashes), dtype=np.int64)
+        if self._numba:
+            if 2 * need > len(self._keys):
+                cap = len(self._keys)
+                while 2 * need > cap:
+                    cap *= 2
+                self._keys = np.zeros(cap, dtype=np.uint64)
+                self._vals = np.full(cap, -1, dtype=np.int64)
+                _k("vocab_insert")(self._keys, self._vals, self.hashes[: self.size], np.empty(self.size, np.int64), 0)
+            new_size = _k("vocab_insert")(self._keys, self._vals, hashes, out, self.size)
+        else:
+            table = self._dict
+            new_size = self.size
+            for i, h in enumerate(hashes.tolist()):
+                v = table.get(h)
+                if v is None:
+                    v = table[h] = new_size
+                    new_size += 1
+                out[i] = v
+        fresh = out >= self.size
+        self.hashes[out[fresh]] = hashes[fresh]
+        self.size = int(new_size)
+        return out
+
+
+def warm_up() -> None:
+    """Compile (or load from the on-disk cache) every kernel now, e.g. before forking workers."""
+    if not available():
+        return
+    ids = np.zeros(4, dtype=np.int32)
+    offsets = np.array([0, 4], dtype=np.int64)
+    hashes = np.arange(1, 2, dtype=np.uint64)
+    a = np.ones(2, dtype=np.uint32)
+    shingle_minhash(ids, hashes, offsets, n=3, a=a, b=a, threads=1)
+    minhash_sets(np.zeros(1, np.uint32), np.array([0, 1], np.int64), a=a, b=a)
+    pairs = np.zeros(1, dtype=np.int64)
+    common_counts(np.zeros(1, np.uint32), np.array([0, 1], np.int64), np.zeros(1, np.uint32), np.array([0, 1], np.int64), pairs, pairs)
+    sparse_row_dots(np.array([0, 1], np.int64), np.zeros(1, np.int64), np.ones(1), pairs, pairs)
+    doc_frequency(ids, offsets, 1)
+    VocabTable().insert(hashes)

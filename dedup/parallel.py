@@ -1,0 +1,442 @@
+"""Streaming, parallel preparation of a whole corpus for :func:`dedup.pipeline.cluster`.
+
+Documents are consumed from an iterator in chunks; each chunk is normalised,
+tokenised, shingled and fingerprinted by a worker process (forked once, before
+any compiled thread pool could start) or in this process. Workers return flat
+arrays only; their local vocabularies are merged here by 64-bit token hash, in
+order of first occurrence, so token ids are the ones a single
+:func:`dedup.tokenize.tokenize_batch` over the whole corpus would give. The
+texts are dropped as soon as a chunk is done: memory holds the signatures and
+per-document offsets, while the token ids and shingles of a large corpus go to
+temporary files (read back by range, never mapped whole). No Python object is
+kept per token or shingle.
+"""
+
+from __future__ import annotations
+
+import collections
+import multiprocessing
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+
+from dedup import kernels
+from dedup.document import Document, date_sort_key
+from dedup.errors import InputError
+from dedup.fingerprint import shingle_signatures
+from dedup.normalize import count_datelines, normalize
+from dedup.shingle import ShingleBatch
+from dedup.tokenize import TokenBatch, tokenize_batch
+
+CHUNK_DOCS = 1000  # documents per unit of work
+SPILL_BYTES = 1 << 30  # token ids + shingles kept in memory up to this size, then spilled to disk
+_BLOCK = 1 << 24  # bytes per read when gathering spilled rows
+_GAP = 1 << 16  # rows closer than this on disk are read together
+
+
+# ----------------------------------------------------------------------------- on-disk arrays
+
+
+class DiskArray:
+    """A read-only 1-d array in a file, read by ranges with ``pread`` (pages never mapped into
+    this process, so reading does not grow its resident memory)."""
+
+    def __init__(self, path: str, dtype: np.dtype, length: int) -> None:
+        self.path = path
+        self.dtype = np.dtype(dtype)
+        self._len = int(length)
+        self._fd = os.open(path, os.O_RDONLY)
+
+    def __len__(self) -> int:
+        return self._len
+
+    @property
+    def shape(self) -> tuple[int]:
+        return (self._len,)
+
+    def _read(self, lo: int, hi: int) -> np.ndarray:
+        size = self.dtype.itemsize
+        want = (hi - lo) * size
+        data = bytearray(want)
+        view = memoryview(data)
+        got = 0
+        while got < want:
+            n = os.preadv(self._fd, [view[got:]], lo * size + got)
+            if n <= 0:
+                raise OSError(f"short read from {self.path}")
+            got += n
+        return np.frombuffer(data, dtype=self.dtype)
+
+    def __getitem__(self, key: object) -> np.ndarray:
+        if isinstance(key, slice):
+            lo, hi, step = key.indices(self._len)
+            if step != 1:
+                return self._read(0, self._len)[key]
+            return self._read(lo, max(lo, hi))
+        if isinstance(key, (int, np.integer)):
+            i = int(key) + (self._len if key < 0 else 0)
+            return self._read(i, i + 1)[0]
+        return np.asarray(self)[key]
+
+    def __array__(self, dtype: object = None, copy: object = None) -> np.ndarray:
+        out = self._read(0, self._len)
+        return out if dtype is None else out.astype(dtype)
+
+    def gather(self, starts: np.ndarray, stops: np.ndarray, out_offsets: np.ndarray) -> np.ndarray:
+        """Rows ``[starts[k], stops[k])`` concatenated (``out_offsets`` are their positions in the result).
+
+        Rows close together on disk are read with one call, rows far apart one by one, so a
+        few scattered rows cost a few small reads, and many rows one pass over the file."""
+        out = np.empty(int(out_offsets[-1]), dtype=self.dtype)
+        if len(starts) == 0:
+            return out
+        order = np.argsort(starts, kind="stable")
+        s_sorted = starts[order]
+        reach = np.maximum.accumulate(stops[order])
+        gap = max(1, _GAP // self.dtype.itemsize)
+        limit = max(1, _BLOCK // self.dtype.itemsize)
+        # A new read starts where the next row begins far after everything read so far.
+        breaks = np.flatnonzero(s_sorted[1:] > reach[:-1] + gap) + 1
+        bounds = np.concatenate(([0], breaks, [len(order)])).tolist()
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            i = a
+            while i < b:
+                lo = int(s_sorted[i])
+                j = int(np.searchsorted(reach[i:b], lo + limit, side="right")) + i
+                j = min(max(j, i + 1), b)
+                hi = int(reach[j - 1])
+                block = self._read(lo, hi)
+                rows = order[i:j]
+                lengths = stops[rows] - starts[rows]
+                total = int(lengths.sum())
+                if total:
+                    within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+                    out[np.repeat(out_offsets[rows], lengths) + within] = block[np.repeat(starts[rows] - lo, lengths) + within]
+                i = j
+        return out
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+class Words(Sequence[str]):
+    """A vocabulary stored as one UTF-8 blob with offsets (no Python object per word)."""
+
+    def __init__(self, blob: bytes, offsets: np.ndarray) -> None:
+        self._blob = blob
+        self._offsets = offsets
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        i = int(i)
+        if i < 0:
+            i += len(self)
+        return self._blob[self._offsets[i] : self._offsets[i + 1]].decode("utf-8")
+
+    def __iter__(self) -> Iterator[str]:
+        blob, off = self._blob, self._offsets.tolist()
+        for i in range(len(off) - 1):
+            yield blob[off[i] : off[i + 1]].decode("utf-8")
+
+
+class _Column:
+    """An append-only column of arrays: in memory, or in a file once the corpus is large."""
+
+    def __init__(self, name: str, dtype: np.dtype) -> None:
+        self.name = name
+        self.dtype = np.dtype(dtype)
+        self.parts: list[np.ndarray] = []
+        self.length = 0
+        self.handle = None
+        self.path: str | None = None
+
+    def append(self, values: np.ndarray) -> None:
+        values = np.ascontiguousarray(values, dtype=self.dtype)
+        self.length += values.size
+        if self.handle is not None:
+            values.tofile(self.handle)
+        else:
+            self.parts.append(values)
+
+    def nbytes(self) -> int:
+        return self.length * self.dtype.itemsize
+
+    def spill(self, directory: str) -> None:
+        self.path = os.path.join(directory, self.name)
+        self.handle = open(self.path, "wb")
+        for part in self.parts:
+            part.tofile(self.handle)
+        self.parts = []
+
+    def finish(self, *, load: bool = False) -> np.ndarray | DiskArray:
+        if self.handle is None:
+            out = np.concatenate(self.parts) if self.parts else np.zeros(0, self.dtype)
+            self.parts = []
+            return out
+        self.handle.close()
+        if load:
+            return np.fromfile(self.path, dtype=self.dtype)
+        return DiskArray(self.path, self.dtype, self.length)
+
+
+# ----------------------------------------------------------------------------- the work on one chunk
+
+
+def prepare_chunk(texts: list[str], strip: bool, n: int, num_perm: int, seed: int, engine: str = "auto") -> dict[str, object]:
+    """Normalise, tokenise, shingle and fingerprint one chunk; only flat arrays come back.
+
+    ``engine``: "numba", "numpy" or "auto" (numba for large chunks when installed)."""
+    t0 = time.perf_counter()
+    normalised = [normalize(t, strip_boilerplate=strip) for t in texts]
+    compilations = np.fromiter((count_datelines(t) >= 2 for t in texts), dtype=bool, count=len(texts))
+    del texts
+    t1 = time.perf_counter()
+    batch = tokenize_batch(normalised)
+    del normalised
+    encoded = [w.encode("utf-8") for w in batch.vocab]
+    word_lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+    numbers = np.fromiter((w.isdigit() for w in batch.vocab), dtype=bool, count=len(batch.vocab))
+    fast = kernels.use_kernels(engine, len(batch.ids))
+    df = kernels.doc_frequency(batch.ids, batch.offsets, len(batch.vocab), use_numba=fast)
+    t2 = time.perf_counter()
+    shingles, sigs = shingle_signatures(batch, n=n, num_perm=num_perm, seed=seed, engine="numba" if fast else "numpy")
+    t3 = time.perf_counter()
+    return dict(
+        compilations=compilations, ids=batch.ids, offsets=batch.offsets, vocab_hashes=batch.hashes,
+        words=b"".join(encoded), word_lengths=word_lengths, numbers=numbers, df=df,
+        shingles=shingles.hashes, shingle_offsets=shingles.offsets, signatures=sigs,
+        seconds={"normalise": t1 - t0, "tokenise": t2 - t1, "fingerprint": t3 - t2},
+    )
+
+
+# ----------------------------------------------------------------------------- the corpus
+
+
+@dataclass
+class Corpus:
+    """A prepared corpus: what :func:`dedup.pipeline.cluster` needs of every document."""
+
+    ids: list[str]
+    dates: np.ndarray
+    compilations: np.ndarray
+    tokens: TokenBatch
+    shingles: ShingleBatch
+    signatures: np.ndarray
+    df: np.ndarray  # documents containing each vocabulary entry
+    is_number: np.ndarray  # vocabulary entries made of digits
+    seconds: dict[str, float] = field(default_factory=dict)  # wall seconds per stage
+    worker_seconds: dict[str, float] = field(default_factory=dict)  # summed over workers
+    spilled: bool = False
+    _tmp: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def close(self) -> None:
+        for array in (self.tokens.ids, self.shingles.hashes):
+            if isinstance(array, DiskArray):
+                array.close()
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+
+class _Merger:
+    """Folds chunk results into the corpus columns and the global vocabulary."""
+
+    def __init__(self, num_perm: int, spill_bytes: int, tmpdir: str | None, use_numba: bool = False) -> None:
+        self.table = kernels.VocabTable(use_numba=use_numba)
+        self.words: list[bytes] = []
+        self.word_lengths: list[np.ndarray] = []
+        self.df = np.zeros(1 << 16, dtype=np.int64)
+        self.numbers = np.zeros(1 << 16, dtype=bool)
+        self.token_ids = _Column("tokens.int32", np.int32)
+        self.token_lengths: list[np.ndarray] = []
+        self.shingles = _Column("shingles.uint32", np.uint32)
+        self.shingle_sizes: list[np.ndarray] = []
+        self.sigs = _Column("signatures.uint32", np.uint32)
+        self.compilations: list[np.ndarray] = []
+        self.num_perm = num_perm
+        self.spill_bytes = spill_bytes
+        self.tmpdir = tmpdir
+        self.tmp: str | None = None
+        self.worker_seconds: dict[str, float] = collections.defaultdict(float)
+
+    def add(self, part: dict[str, object]) -> None:
+        before = self.table.size
+        gids = self.table.insert(part["vocab_hashes"])  # type: ignore[arg-type]
+        size = self.table.size
+        if size > len(self.df):
+            grow = max(size, 2 * len(self.df))
+            self.df = np.concatenate((self.df, np.zeros(grow - len(self.df), np.int64)))
+            self.numbers = np.concatenate((self.numbers, np.zeros(grow - len(self.numbers), bool)))
+        fresh = np.flatnonzero(gids >= before)
+        if len(fresh):
+            # gids of fresh words are before, before+1, ... in local order
+            lengths = part["word_lengths"]
+            starts = np.zeros(len(lengths) + 1, dtype=np.int64)  # type: ignore[arg-type]
+            np.cumsum(lengths, out=starts[1:])
+            blob: bytes = part["words"]  # type: ignore[assignment]
+            if len(fresh) == len(gids):
+                self.words.append(blob)
+            else:
+                self.words.append(b"".join([blob[starts[i] : starts[i + 1]] for i in fresh.tolist()]))
+            self.word_lengths.append(np.asarray(lengths)[fresh])
+            self.numbers[gids[fresh]] = np.asarray(part["numbers"])[fresh]
+        self.df[gids] += part["df"]  # gids are distinct
+        self.token_ids.append(gids[part["ids"]])  # type: ignore[index]
+        self.token_lengths.append(np.diff(part["offsets"]))  # type: ignore[arg-type]
+        self.shingles.append(part["shingles"])  # type: ignore[arg-type]
+        self.shingle_sizes.append(np.diff(part["shingle_offsets"]))  # type: ignore[arg-type]
+        self.sigs.append(np.asarray(part["signatures"]).ravel())
+        self.compilations.append(part["compilations"])  # type: ignore[arg-type]
+        for k, v in part["seconds"].items():  # type: ignore[union-attr]
+            self.worker_seconds[k] += v
+        if self.tmp is None and self.token_ids.nbytes() + self.shingles.nbytes() > self.spill_bytes:
+            self.tmp = tempfile.mkdtemp(prefix="dedup-", dir=self.tmpdir)
+            for column in (self.token_ids, self.shingles, self.sigs):
+                column.spill(self.tmp)
+
+    def finish(self, ids: list[str], dates: list[float]) -> Corpus:
+        size = self.table.size
+        lengths = np.concatenate(self.word_lengths) if self.word_lengths else np.zeros(0, np.int64)
+        word_offsets = np.zeros(size + 1, dtype=np.int64)
+        np.cumsum(lengths, out=word_offsets[1:])
+        words = Words(b"".join(self.words), word_offsets)
+        self.words = []
+
+        def offsets(parts: list[np.ndarray]) -> np.ndarray:
+            out = np.zeros(len(ids) + 1, dtype=np.int64)
+            if parts:
+                np.cumsum(np.concatenate(parts), out=out[1:])
+            return out
+
+        tokens = TokenBatch(ids=self.token_ids.finish(), offsets=offsets(self.token_lengths), vocab=words,  # type: ignore[arg-type]
+                            hashes=self.table.hashes[:size].copy())
+        shingles = ShingleBatch(hashes=self.shingles.finish(), offsets=offsets(self.shingle_sizes))  # type: ignore[arg-type]
+        sigs = self.sigs.finish(load=True).reshape(len(ids), self.num_perm)  # type: ignore[union-attr]
+        comp = np.concatenate(self.compilations) if self.compilations else np.zeros(0, bool)
+        return Corpus(
+            ids=ids, dates=np.asarray(dates, dtype=np.float64), compilations=comp, tokens=tokens, shingles=shingles,
+            signatures=sigs, df=self.df[:size].copy(), is_number=self.numbers[:size].copy(),
+            worker_seconds=dict(self.worker_seconds), spilled=self.tmp is not None, _tmp=self.tmp,
+        )
+
+
+def _chunks(docs: Iterable[Document], ids: list[str], dates: list[float], size: int, clock: dict[str, float]) -> Iterator[list[str]]:
+    """Texts in chunks of ``size``; records ids and dates, checks types and unique ids."""
+    seen: set[str] = set()
+    chunk: list[str] = []
+    it = iter(docs)
+    started = time.perf_counter()
+    for doc in it:
+        if not isinstance(doc, Document):
+            raise TypeError(f"cluster() takes Document objects, got {type(doc).__name__}")
+        if doc.id in seen:
+            raise InputError(f"duplicate document id {doc.id!r}; ids must be unique")
+        seen.add(doc.id)
+        ids.append(doc.id)
+        dates.append(date_sort_key(doc.date))
+        chunk.append(doc.text)
+        if len(chunk) == size:
+            clock["read"] += time.perf_counter() - started
+            yield chunk
+            chunk = []
+            started = time.perf_counter()
+    clock["read"] += time.perf_counter() - started
+    if chunk:
+        yield chunk
+
+
+def prepare_corpus(
+    docs: Iterable[Document],
+    *,
+    shingle_size: int,
+    num_perm: int,
+    seed: int,
+    strip_boilerplate: bool,
+    workers: int | None = None,
+    chunk_docs: int | None = None,
+    spill_bytes: int | None = None,
+    tmpdir: str | None = None,
+) -> Corpus:
+    """Read and prepare every document of ``docs`` (see the module docstring).
+
+    ``workers``: processes for normalising and fingerprinting (None: one per
+    CPU; 1: all in this process). A corpus of a single chunk is always done
+    in this process.
+    """
+    workers = (os.cpu_count() or 1) if workers is None else max(1, int(workers))
+    chunk_docs = CHUNK_DOCS if chunk_docs is None else chunk_docs
+    ids: list[str] = []
+    dates: list[float] = []
+    clock: dict[str, float] = collections.defaultdict(float)
+    started = time.perf_counter()
+    chunks = _chunks(docs, ids, dates, chunk_docs, clock)
+    first = next(chunks, None)
+    second = next(chunks, None) if first is not None else None
+    # A corpus of one chunk stays on the numpy path unless it is large (no numba import for a few documents).
+    big = second is not None and kernels.available()
+    engine = "numba" if big else "auto"
+    merger = _Merger(num_perm, SPILL_BYTES if spill_bytes is None else spill_bytes, tmpdir, use_numba=big)
+    args = (strip_boilerplate, shingle_size, num_perm, seed, engine)
+    pool = None
+    try:
+        if second is None or workers == 1:
+            for chunk in (c for c in (first, second) if c is not None):
+                merger.add(prepare_chunk(chunk, *args))
+            for chunk in chunks:
+                merger.add(prepare_chunk(chunk, *args))
+        else:
+            kernels.warm_up()  # compile or load the kernels once, before forking
+            pool = multiprocessing.get_context("fork").Pool(workers)
+            pending: collections.deque = collections.deque()
+            waited = 0.0
+            for chunk in _prepend((first, second), chunks):
+                pending.append(pool.apply_async(prepare_chunk, (chunk, *args)))
+                while len(pending) >= 2 * workers:
+                    t = time.perf_counter()
+                    part = pending.popleft().get()
+                    waited += time.perf_counter() - t
+                    merger.add(part)
+            while pending:
+                t = time.perf_counter()
+                part = pending.popleft().get()
+                waited += time.perf_counter() - t
+                merger.add(part)
+            clock["wait"] = waited
+        corpus = merger.finish(ids, dates)
+    except BaseException:
+        if merger.tmp is not None:
+            shutil.rmtree(merger.tmp, ignore_errors=True)
+        raise
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+    wall = time.perf_counter() - started
+    # Wall seconds per stage: reading is what this process spent pulling documents; the rest
+    # of the wall time is shared among the worker stages in proportion to their work.
+    work = corpus.worker_seconds
+    rest = max(0.0, wall - clock["read"])
+    total = sum(work.values()) or 1.0
+    corpus.seconds = {"read": clock["read"], **{k: rest * v / total for k, v in work.items()}}
+    return corpus
+
+
+def _prepend(head: Sequence[list[str] | None], tail: Iterator[list[str]]) -> Iterator[list[str]]:
+    for chunk in head:
+        if chunk is not None:
+            yield chunk
+    yield from tail

@@ -1,0 +1,142 @@
+"""The fast paths (numba kernels, worker processes, spilled corpora, batched scoring) give exactly
+the results of the numpy reference code."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from scipy import sparse
+
+from dedup import Document, cluster, kernels, parallel, pipeline
+from dedup.confirm import common_shingles, document_frequency, row_dots, tfidf_matrix
+from dedup.fingerprint import shingle_signatures, signatures
+from dedup.parallel import DiskArray, prepare_corpus
+from dedup.shingle import ShingleBatch, shingle_batch
+from dedup.tokenize import tokenize_batch
+
+from conftest import SAMPLES
+
+pytestmark = pytest.mark.skipif(not kernels.available(), reason="numba not installed")
+
+words = st.sampled_from("the a of police Baghdad car bomb killed 24 people 100 km U.S. 北京 中国 العراق Москва é".split())
+texts = st.lists(st.lists(words, max_size=60).map(" ".join), min_size=1, max_size=8)
+
+
+@settings(max_examples=60, deadline=None)
+@given(texts=texts, n=st.integers(1, 5), num_perm=st.sampled_from([16, 64, 128]), seed=st.integers(0, 2**16))
+def test_kernel_shingles_and_signatures_equal_numpy(texts: list[str], n: int, num_perm: int, seed: int) -> None:
+    batch = tokenize_batch([t.lower() for t in texts])
+    ref_shingles = shingle_batch(batch, n=n, engine="numpy")
+    ref_sigs = signatures(ref_shingles, num_perm=num_perm, seed=seed, engine="numpy")
+    fast_shingles, fast_sigs = shingle_signatures(batch, n=n, num_perm=num_perm, seed=seed, engine="numba")
+    assert np.array_equal(fast_shingles.hashes, ref_shingles.hashes)
+    assert np.array_equal(fast_shingles.offsets, ref_shingles.offsets)
+    assert np.array_equal(fast_sigs, ref_sigs)
+    assert np.array_equal(shingle_batch(batch, n=n, engine="numba").hashes, ref_shingles.hashes)
+    assert np.array_equal(signatures(ref_shingles, num_perm=num_perm, seed=seed, engine="numba"), ref_sigs)
+
+
+@settings(max_examples=60, deadline=None)
+@given(texts=texts, data=st.data())
+def test_kernel_pair_scores_equal_scipy(texts: list[str], data: st.DataObject) -> None:
+    batch = tokenize_batch([t.lower() for t in texts])
+    assume(len(batch.vocab) > 0)  # scikit-learn's TfidfTransformer needs one feature
+    shingles = shingle_batch(batch, n=2)
+    docs = len(texts)
+    pairs = np.array(data.draw(st.lists(st.tuples(st.integers(0, docs - 1), st.integers(0, docs - 1)), min_size=1, max_size=30)))
+    left, right = pairs[:, 0], pairs[:, 1]
+    tfidf = tfidf_matrix(batch)
+    assert np.array_equal(row_dots(tfidf, left, right, engine="numba"), row_dots(tfidf, left, right, engine="numpy"))
+    assert np.array_equal(common_shingles(shingles, left, right, engine="numba"),
+                          common_shingles(shingles, left, right, engine="numpy"))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(st.floats(1e-3, 1.0), min_size=0, max_size=300), min_size=2, max_size=6))
+def test_row_dots_kernel_sums_like_numpy_reduceat(rows: list[list[float]]) -> None:
+    # long rows exercise numpy's pairwise summation (blocks of 8, splits above 128)
+    indptr = np.concatenate(([0], np.cumsum([len(r) for r in rows])))
+    indices = np.concatenate([np.arange(len(r)) for r in rows]).astype(np.int32)
+    data = np.concatenate([np.array(r, dtype=np.float64) for r in rows])
+    matrix = sparse.csr_matrix((data, indices, indptr), shape=(len(rows), 300))
+    left, right = np.repeat(np.arange(len(rows)), len(rows)), np.tile(np.arange(len(rows)), len(rows))
+    assert np.array_equal(row_dots(matrix, left, right, engine="numba"), row_dots(matrix, left, right, engine="numpy"))
+
+
+def test_tfidf_rows_with_corpus_idf_equal_full_matrix() -> None:
+    batch = tokenize_batch([p.read_text(encoding="utf-8").lower() for p in sorted(SAMPLES.glob("*.txt"))])
+    full = tfidf_matrix(batch)
+    rows = np.array([2, 0])
+    part = tfidf_matrix(batch, rows=rows, df=document_frequency(batch))
+    expected = full[rows]
+    for name in ("indptr", "indices", "data"):
+        assert np.array_equal(getattr(part, name), getattr(expected, name))
+
+
+def test_disk_array_reads_ranges_and_gathers_rows(tmp_path) -> None:
+    values = np.arange(100_000, dtype=np.uint32) * 7
+    path = tmp_path / "values"
+    values.tofile(path)
+    disk = DiskArray(str(path), np.uint32, len(values))
+    assert np.array_equal(disk[10:20], values[10:20]) and disk[5] == values[5] and len(disk) == len(values)
+    starts = np.array([90_000, 5, 70_000, 100, 5])
+    stops = np.array([90_010, 50, 99_999, 100, 50])
+    offsets = np.concatenate(([0], np.cumsum(stops - starts)))
+    got = disk.gather(starts, stops, offsets)
+    assert np.array_equal(got, np.concatenate([values[a:b] for a, b in zip(starts, stops)]))
+    disk.close()
+
+
+def _docs(count: int) -> list[Document]:
+    rng = np.random.default_rng(3)
+    vocab = np.array("reuters police said on tuesday the bomb killed 24 people in baghdad shares rose 3.5 "
+                     "percent u.s. officials market oil prices 1,000 km company profit".split())
+    stories = [" ".join(rng.choice(vocab, 80)) for _ in range(count // 3)]
+    docs = []
+    for i in range(count):
+        base = stories[int(rng.integers(len(stories)))].split()
+        cut = int(rng.integers(40, 80))
+        docs.append(Document(id=f"d{i}", text=" ".join(base[:cut] + list(rng.choice(vocab, 10)))))
+    return docs
+
+
+def test_cluster_is_the_same_with_workers_spilling_and_batched_scoring(monkeypatch) -> None:
+    docs = _docs(900)
+    reference = cluster(docs, workers=1)
+    monkeypatch.setattr(parallel, "CHUNK_DOCS", 64)
+    monkeypatch.setattr(parallel, "SPILL_BYTES", 1000)
+    monkeypatch.setattr(pipeline, "_SCORE_TOKENS", 5000)
+    for workers in (1, 2):
+        result = cluster(docs, workers=workers)
+        assert result.stats["spilled"] == 1
+        assert result.assignments == reference.assignments
+        assert result.canonical == reference.canonical
+        assert result.pairs == reference.pairs
+
+
+def test_streamed_corpus_equals_one_batch() -> None:
+    docs = _docs(300)
+    corpus = prepare_corpus(docs, shingle_size=3, num_perm=64, seed=1, strip_boilerplate=True, workers=2,
+                            chunk_docs=50, spill_bytes=2000)
+    batch = pipeline.prepare(docs, pipeline.Options(num_perm=64), workers=1)
+    try:
+        assert list(corpus.tokens.vocab) == batch.tokens.vocab
+        assert np.array_equal(np.asarray(corpus.tokens.ids), batch.tokens.ids)
+        assert np.array_equal(corpus.tokens.hashes, batch.tokens.hashes)
+        assert np.array_equal(np.asarray(corpus.shingles.hashes), batch.shingles.hashes)
+        assert np.array_equal(corpus.signatures, batch.signatures)
+        assert np.array_equal(corpus.df, document_frequency(batch.tokens))
+        assert np.array_equal(corpus.compilations, batch.compilations)
+    finally:
+        corpus.close()
+
+
+def test_prepare_with_workers_equals_in_process() -> None:
+    docs = _docs(2500)
+    one, two = pipeline.prepare(docs, pipeline.Options(), workers=1), pipeline.prepare(docs, pipeline.Options(), workers=2)
+    assert one.tokens.vocab == two.tokens.vocab
+    assert np.array_equal(one.tokens.ids, two.tokens.ids)
+    assert np.array_equal(one.shingles.hashes, two.shingles.hashes)
+    assert np.array_equal(one.signatures, two.signatures)
