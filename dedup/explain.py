@@ -10,7 +10,7 @@ import numpy as np
 from dedup.confirm import score_pairs, tfidf_matrix
 from dedup.document import Document
 from dedup.errors import DedupError
-from dedup.pipeline import Options, _resolve_options, cluster, confirm, prepare
+from dedup.pipeline import Options, resolve_options, cluster, confirm, prepare
 from dedup.shingle import shingle_sequence
 
 
@@ -103,7 +103,7 @@ def explain(
     ``same_cluster`` tells whether the clustering put them together (the
     digest guard can keep a confirmed pair apart).
     """
-    options = _resolve_options(options, settings)
+    options = resolve_options(options, settings)
     docs = list(corpus) if corpus is not None else [a, b]
     position = {d.id: i for i, d in enumerate(docs)}
     if a.id == b.id:

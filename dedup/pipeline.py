@@ -145,7 +145,7 @@ def cluster(
     same for any number. ``docs`` is consumed once, chunk by chunk: texts are
     not kept, and a large corpus's tokens and shingles go to temporary files.
     """
-    options = _resolve_options(options, settings)
+    options = resolve_options(options, settings)
     say = progress or (lambda _msg: None)
     say("reading and fingerprinting documents")
     corpus = prepare_corpus(
@@ -347,7 +347,8 @@ def assign_stories(
     return StoryAssignment(labels=stories.labels, canonical=stories.canonical, digests=digests)
 
 
-def _resolve_options(options: Options | None, settings: dict[str, object]) -> Options:
+def resolve_options(options: Options | None, settings: dict[str, object]) -> Options:
+    """The Options from either an ``options=`` object or keyword settings (never both), validated."""
     known = {f.name for f in fields(Options)}
     unknown = sorted(set(settings) - known)
     if unknown:
