@@ -8,6 +8,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from dedup import kernels
 from dedup.confirm import PairScores
 from dedup.document import Document, date_sort_key
 from dedup.errors import OptionError
@@ -334,7 +335,8 @@ class Index:
                 raise TypeError(f"Index takes Document objects, got {type(doc).__name__}")
         if not docs:
             return []
-        prepared = prepare(list(docs), self._store.options)
+        # A long-lived index amortises numba's one-off load: use the kernels even for one article.
+        prepared = prepare(list(docs), self._store.options, engine="numba" if kernels.available() else "numpy")
         keys = band_keys(prepared.signatures, self._store.options)
         added = datetime.now(timezone.utc).timestamp()
         return [

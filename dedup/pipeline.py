@@ -259,12 +259,18 @@ class Prepared:
 
 
 def prepare(
-    documents: Sequence[Document], options: Options, *, stages: _Stages | None = None, workers: int | None = 1
+    documents: Sequence[Document],
+    options: Options,
+    *,
+    stages: _Stages | None = None,
+    workers: int | None = 1,
+    engine: str = "auto",
 ) -> Prepared:
     """Normalise, tokenise, shingle and fingerprint a batch of documents (no state kept between calls).
 
     ``workers`` > 1 (None: one per CPU) normalises and fingerprints chunks in
-    worker processes; the result is the same."""
+    worker processes; ``engine`` ("auto", "numba", "numpy") picks the
+    fingerprinting path (auto: numba for large batches). The result is the same."""
     stages = stages or _Stages()
     if workers != 1 and len(documents) > CHUNK_DOCS:
         corpus = prepare_corpus(
@@ -284,7 +290,9 @@ def prepare(
     tokens = tokenize_batch(texts)
     del texts
     stages.done("tokenise")
-    shingles, sigs = shingle_signatures(tokens, n=options.shingle_size, num_perm=options.num_perm, seed=options.seed)
+    shingles, sigs = shingle_signatures(
+        tokens, n=options.shingle_size, num_perm=options.num_perm, seed=options.seed, engine=engine
+    )
     stages.done("fingerprint")
     return Prepared(tokens=tokens, shingles=shingles, signatures=sigs, compilations=compilations)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from hashlib import blake2b
 from itertools import chain
 from typing import Iterable, Sequence
@@ -52,8 +53,10 @@ def tokens(text: str) -> list[str]:
     return out
 
 
+@lru_cache(maxsize=1 << 18)
 def token_hash(token: str) -> int:
-    """The stable 64-bit hash of one token (the same in every process and run)."""
+    """The stable 64-bit hash of one token (the same in every process and run; memoised, as
+    news vocabularies repeat from batch to batch)."""
     return int.from_bytes(blake2b(token.encode("utf-8"), digest_size=8).digest(), "little")
 
 
