@@ -176,18 +176,32 @@ def number_agreement(
 
 
 def score_pairs(
-    pairs: np.ndarray, *, signatures: np.ndarray, tfidf: sparse.csr_matrix, shingles: ShingleBatch, tokens: TokenBatch
+    pairs: np.ndarray,
+    *,
+    signatures: np.ndarray,
+    tfidf: sparse.csr_matrix,
+    shingles: ShingleBatch,
+    tokens: TokenBatch,
+    rows: tuple[np.ndarray, np.ndarray] | None = None,
+    is_number: np.ndarray | None = None,
 ) -> PairScores:
-    """All scores of each candidate pair (an (m, 2) array of document indices)."""
+    """All scores of each candidate pair (an (m, 2) array of document indices).
+
+    ``rows`` gives, for each pair, the rows of ``tfidf``/``shingles``/``tokens``
+    holding its two documents when those hold only a subset of the corpus
+    (default: the document indices themselves); ``is_number`` marks the
+    vocabulary's numeric tokens when already known."""
     left, right = pairs[:, 0], pairs[:, 1]
-    common = common_shingles(shingles, left, right)
-    smaller = np.minimum(shingles.sizes()[left], shingles.sizes()[right])
-    numbers, few = number_agreement(tokens, left, right)
+    li, ri = (left, right) if rows is None else rows
+    common = common_shingles(shingles, li, ri)
+    sizes = shingles.sizes()
+    smaller = np.minimum(sizes[li], sizes[ri])
+    numbers, few = number_agreement(tokens, li, ri, is_number=is_number)
     return PairScores(
         left=left,
         right=right,
         jaccard=estimate_jaccard(signatures[left], signatures[right]),
-        cosine=row_dots(tfidf, left, right),
+        cosine=row_dots(tfidf, li, ri),
         containment=np.divide(common, smaller, out=np.zeros(len(left)), where=smaller > 0),
         common=common,
         numbers=numbers,

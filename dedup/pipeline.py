@@ -13,12 +13,10 @@ from scipy import sparse
 from dedup.candidates import candidate_pairs
 from dedup.clusters import link_stories, name_stories
 from dedup.digests import find_digests
-from dedup.confirm import (
-    PairScores, common_shingles, gather_rows, is_copy, number_agreement, row_dots, score_pairs, tfidf_matrix,
-)
+from dedup.confirm import PairScores, gather_rows, is_copy, score_pairs, tfidf_matrix
 from dedup.document import Document
 from dedup.errors import OptionError
-from dedup.fingerprint import estimate_jaccard, shingle_signatures
+from dedup.fingerprint import shingle_signatures
 from dedup.normalize import count_datelines, normalize
 from dedup.parallel import CHUNK_DOCS, Corpus, prepare_corpus
 from dedup.shingle import ShingleBatch
@@ -220,20 +218,8 @@ def _score_corpus(pairs: np.ndarray, corpus: Corpus) -> PairScores:
         tok_values, tok_offsets = gather_rows(tokens.ids, tokens.offsets, docs)
         local_tokens = TokenBatch(ids=tok_values, offsets=tok_offsets, vocab=tokens.vocab, hashes=tokens.hashes)
         tfidf = tfidf_matrix(local_tokens, rows=np.arange(len(docs)), df=corpus.df, documents=len(corpus))
-        common = common_shingles(local_shingles, li, ri)
-        sizes = local_shingles.sizes()
-        smaller = np.minimum(sizes[li], sizes[ri])
-        numbers, few = number_agreement(local_tokens, li, ri, is_number=corpus.is_number)
-        parts.append(PairScores(
-            left=left,
-            right=right,
-            jaccard=estimate_jaccard(sigs[left], sigs[right]),
-            cosine=row_dots(tfidf, li, ri),
-            containment=np.divide(common, smaller, out=np.zeros(len(left)), where=smaller > 0),
-            common=common,
-            numbers=numbers,
-            few_numbers=few,
-        ))
+        parts.append(score_pairs(pairs[lo:hi], signatures=sigs, tfidf=tfidf, shingles=local_shingles,
+                                 tokens=local_tokens, rows=(li, ri), is_number=corpus.is_number))
     if not parts:
         return score_pairs(np.zeros((0, 2), dtype=np.int64), signatures=sigs, tfidf=sparse.csr_matrix((len(corpus), 1)),
                            shingles=ShingleBatch(hashes=np.zeros(0, np.uint32), offsets=np.zeros(len(corpus) + 1, np.int64)),
