@@ -15,7 +15,6 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 
 from dedup import Document, Options, cluster
 from dedup.evaluate import score_clusters

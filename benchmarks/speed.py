@@ -146,20 +146,17 @@ def _confirm_and_cluster(ids: list[str], texts: list[str], pairs: set[tuple[int,
     return len(set(roots))
 
 
-def run_naive(path: str, out: str, workers: int | None) -> dict:
-    from datasketch import MinHash, MinHashLSH
-
+def _minhash_lsh_pipeline(path: str, out: str, *, fingerprint, lsh) -> dict:
+    """A peer pipeline: fingerprint each document (``fingerprint(text) -> sketch``), insert it into
+    ``lsh``, query every sketch, then the shared confirmation (TF-IDF cosine) and union-find."""
     started = time.perf_counter()
     stages: dict[str, float] = {"read": 0.0, "fingerprint": 0.0, "candidates": 0.0}
     ids, texts, hashes = [], [], []
-    lsh = MinHashLSH(threshold=0.5, num_perm=128)
     t = time.perf_counter()
     for doc in _read(path):
         t1 = time.perf_counter()
         stages["read"] += t1 - t
-        m = MinHash(num_perm=128)
-        for s in _shingles(doc.text):
-            m.update(s.encode("utf-8"))
+        m = fingerprint(doc.text)
         t2 = time.perf_counter()
         stages["fingerprint"] += t2 - t1
         lsh.insert(len(ids), m)
@@ -175,36 +172,32 @@ def run_naive(path: str, out: str, workers: int | None) -> dict:
     clusters = _confirm_and_cluster(ids, texts, pairs, out, stages)
     return dict(docs=len(ids), seconds=time.perf_counter() - started, stages=stages, clusters=clusters,
                 candidate_pairs=len(pairs))
+
+
+def run_naive(path: str, out: str, workers: int | None) -> dict:
+    """What the datasketch docs suggest: MinHash.update per shingle, MinHashLSH(threshold=0.5)."""
+    from datasketch import MinHash, MinHashLSH
+
+    def fingerprint(text: str) -> MinHash:
+        m = MinHash(num_perm=128)
+        for s in _shingles(text):
+            m.update(s.encode("utf-8"))
+        return m
+
+    return _minhash_lsh_pipeline(path, out, fingerprint=fingerprint, lsh=MinHashLSH(threshold=0.5, num_perm=128))
 
 
 def run_rensa(path: str, out: str, workers: int | None) -> dict:
+    """rensa: RMinHash per document, RMinHashLSH(threshold=0.5, 16 bands)."""
     from rensa import RMinHash, RMinHashLSH
 
-    started = time.perf_counter()
-    stages: dict[str, float] = {"read": 0.0, "fingerprint": 0.0, "candidates": 0.0}
-    ids, texts, hashes = [], [], []
-    lsh = RMinHashLSH(threshold=0.5, num_perm=128, num_bands=16)
-    t = time.perf_counter()
-    for doc in _read(path):
-        t1 = time.perf_counter()
-        stages["read"] += t1 - t
+    def fingerprint(text: str) -> RMinHash:
         m = RMinHash(num_perm=128, seed=42)
-        m.update(list(_shingles(doc.text)))
-        t2 = time.perf_counter()
-        stages["fingerprint"] += t2 - t1
-        lsh.insert(len(ids), m)
-        ids.append(doc.id)
-        texts.append(doc.text)
-        hashes.append(m)
-        t = time.perf_counter()
-        stages["candidates"] += t - t2
-    t = time.perf_counter()
-    pairs = {(min(i, j), max(i, j)) for i, m in enumerate(hashes) for j in lsh.query(m) if j != i}
-    stages["candidates"] += time.perf_counter() - t
-    del hashes, lsh
-    clusters = _confirm_and_cluster(ids, texts, pairs, out, stages)
-    return dict(docs=len(ids), seconds=time.perf_counter() - started, stages=stages, clusters=clusters,
-                candidate_pairs=len(pairs))
+        m.update(list(_shingles(text)))
+        return m
+
+    return _minhash_lsh_pipeline(path, out, fingerprint=fingerprint,
+                                 lsh=RMinHashLSH(threshold=0.5, num_perm=128, num_bands=16))
 
 
 RUNNERS = {"dedup": run_dedup, "fingerprint": run_fingerprint, "rensa": run_rensa, "naive": run_naive}

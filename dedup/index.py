@@ -241,13 +241,11 @@ class Index:
         """
         docs = list(docs)
         seen: set[str] = set()
+        queries = self._queries(docs)  # checks that they are Documents
         for doc in docs:
-            if not isinstance(doc, Document):
-                raise TypeError(f"Index.add takes Document objects, got {type(doc).__name__}")
             if doc.id in seen:
                 raise IndexStateError(f"duplicate id {doc.id!r} in one batch; ids must be unique")
             seen.add(doc.id)
-        queries = self._queries(docs)
         results: list[Match | None] = []
         with self._lock.write():
             self._open()

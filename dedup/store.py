@@ -273,10 +273,3 @@ class Store(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
-
-
-def within_window(times: np.ndarray, has_date: np.ndarray, time: float, query_dated: bool, window: float | None) -> np.ndarray:
-    """Mask of stored items inside the window around ``time`` (undated items or query: always inside)."""
-    if window is None or not query_dated:
-        return np.ones(len(times), dtype=bool)
-    return ~has_date | (np.abs(times - time) <= window)

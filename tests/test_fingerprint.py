@@ -7,12 +7,15 @@ from datasketch import LeanMinHash, MinHash
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dedup.fingerprint import EMPTY, estimate_jaccard, from_minhash, permutations, signatures, to_minhash
+from dedup.fingerprint import (
+    EMPTY, estimate_jaccard, from_minhash, permutations, reference_minhash, signatures, to_minhash,
+)
 from dedup.shingle import shingle_batch, shingle_hash, shingles
 from dedup.tokenize import tokenize_batch, tokens
 
-words = st.sampled_from("the a of police Baghdad car bomb killed 24 people 100 km U.S. 北京 中国 العراق Москва é".split())
-texts = st.lists(st.lists(words, max_size=40).map(" ".join), min_size=1, max_size=6)
+from conftest import news_texts
+
+texts = news_texts(max_words=40, max_docs=6)
 
 
 @settings(max_examples=60, deadline=None)
@@ -21,9 +24,7 @@ def test_signatures_equal_datasketch(texts: list[str], n: int, num_perm: int, se
     batch = tokenize_batch([t.lower() for t in texts])
     sigs = signatures(shingle_batch(batch, n=n), num_perm=num_perm, seed=seed)
     for d in range(len(texts)):
-        reference = MinHash(num_perm=num_perm, seed=seed, hashfunc=shingle_hash)
-        for s in shingles(batch.doc_tokens(d), n=n):
-            reference.update(s)
+        reference = reference_minhash(shingles(batch.doc_tokens(d), n=n), num_perm=num_perm, seed=seed)
         assert np.array_equal(sigs[d], reference.hashvalues)
 
 

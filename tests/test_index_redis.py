@@ -7,10 +7,8 @@ import os
 import socket
 import subprocess
 import time
-from pathlib import Path
 from typing import Iterator
 
-import numpy as np
 import pytest
 
 from dedup import DedupError, Document, cluster

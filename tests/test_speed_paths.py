@@ -13,15 +13,14 @@ from dedup import Document, cluster, kernels, parallel, pipeline
 from dedup.confirm import common_shingles, document_frequency, row_dots, tfidf_matrix
 from dedup.fingerprint import shingle_signatures, signatures
 from dedup.parallel import DiskArray, prepare_corpus
-from dedup.shingle import ShingleBatch, shingle_batch
+from dedup.shingle import shingle_batch
 from dedup.tokenize import tokenize_batch
 
-from conftest import SAMPLES
+from conftest import SAMPLES, news_texts
 
 pytestmark = pytest.mark.skipif(not kernels.available(), reason="numba not installed")
 
-words = st.sampled_from("the a of police Baghdad car bomb killed 24 people 100 km U.S. 北京 中国 العراق Москва é".split())
-texts = st.lists(st.lists(words, max_size=60).map(" ".join), min_size=1, max_size=8)
+texts = news_texts(max_words=60, max_docs=8)
 
 
 @settings(max_examples=60, deadline=None)
