@@ -42,7 +42,7 @@ def add_command(index, inputs, id_field, text_field, date_field, skip_bad, max_c
 
     Each article joins the story of its best confirmed match or starts a new story.
     """
-    from dedup.index import index_documents
+    from dedup.jobs import index_documents
 
     try:
         docs, stats = _read(inputs, id_field, text_field, date_field, skip_bad, max_chars)
@@ -70,7 +70,8 @@ def check_command(index, inputs, id_field, text_field, date_field, skip_bad, max
     Prints one JSON line per article: id, duplicate_of (best match or null),
     cluster_id (its story or null) and matches with their scores.
     """
-    from dedup.index import DEFAULT, check_documents
+    from dedup.index import DEFAULT
+    from dedup.jobs import check_documents
 
     duplicates = 0
     try:
@@ -90,7 +91,7 @@ def check_command(index, inputs, id_field, text_field, date_field, skip_bad, max
 @click.option("--json", "as_json", is_flag=True, help="Print the facts as one JSON object.")
 def stats_command(index, as_json) -> None:
     """Show INDEX's size: articles, stories, bytes, format version and window."""
-    from dedup.index import index_stats
+    from dedup.jobs import index_stats
 
     try:
         stats = index_stats(index)
@@ -108,7 +109,7 @@ def stats_command(index, as_json) -> None:
 @click.option("--before", required=True, help="Remove articles dated before this (ISO 8601; undated: added before it).")
 def expire_command(index, before) -> None:
     """Remove old articles (and their document frequencies) from INDEX to keep it bounded."""
-    from dedup.index import expire_index
+    from dedup.jobs import expire_index
     from dedup.read import parse_date
 
     try:
