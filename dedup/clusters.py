@@ -33,7 +33,6 @@ class Stories:
 
     labels: np.ndarray  # int64: index of each document's cluster id document
     canonical: np.ndarray  # int64: index of each document's cluster canonical document
-    sizes: np.ndarray  # int64: size of each document's cluster
 
 
 def name_stories(components: np.ndarray, *, dates: np.ndarray, centrality: np.ndarray) -> Stories:
@@ -49,5 +48,4 @@ def name_stories(components: np.ndarray, *, dates: np.ndarray, centrality: np.nd
     pick = np.lexsort((rank, -centrality, components))
     best = np.empty(len(first), dtype=np.int64)
     best[components[pick[::-1]]] = pick[::-1]
-    sizes = np.bincount(components)[components]
-    return Stories(labels=labels, canonical=best[components], sizes=sizes)
+    return Stories(labels=labels, canonical=best[components])
