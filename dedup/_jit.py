@@ -246,6 +246,31 @@ def vocab_insert(table_keys, table_vals, hashes, out, next_id):
     return next_id
 
 @nb.njit(**_OPTS)
+def first_ids(keys, start, table_keys, table_vals, out, next_id):
+    """Like vocab_insert from keys[start] on, stopping (returning (index, next id)) once the table is half full."""
+    mask = table_keys.shape[0] - 1
+    limit = table_keys.shape[0] // 2
+    for i in range(start, keys.shape[0]):
+        if next_id >= limit:
+            return i, next_id
+        h = keys[i]
+        pos = np.int64(h & np.uint64(mask))
+        while True:
+            v = table_vals[pos]
+            if v < 0:
+                table_keys[pos] = h
+                table_vals[pos] = next_id
+                out[i] = next_id
+                next_id += 1
+                break
+            if table_keys[pos] == h:
+                out[i] = v
+                break
+            pos = (pos + 1) & mask
+    return keys.shape[0], next_id
+
+
+@nb.njit(**_OPTS)
 def doc_frequency(ids, offsets, vocab_size):
     last = np.full(vocab_size, -1, dtype=np.int64)
     df = np.zeros(vocab_size, dtype=np.int64)
@@ -257,3 +282,124 @@ def doc_frequency(ids, offsets, vocab_size):
                 df[t] += 1
     return df
 
+
+# ----------------------------------------------------------------------------- tokenising
+# Character classes (tokenize.char_classes): \w, \d, scripts tokenised as bigrams, letters ([^\W\d_]).
+WORD = np.uint8(1)
+DIGIT = np.uint8(2)
+UNSPACED = np.uint8(4)
+LETTER = np.uint8(8)
+FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+FNV_PRIME = np.uint64(0x100000001B3)
+
+
+@nb.njit(**_OPTS)
+def _fmix64(h):
+    h ^= h >> S33
+    h *= M1
+    h ^= h >> S33
+    h *= M2
+    h ^= h >> S33
+    return h
+
+
+@nb.njit(**_OPTS)
+def _mark_dropped(cps, lo, hi, classes, dead):
+    """Mark the characters tokenize.tokens() deletes before splitting: the dots of dotted
+    abbreviations (regex _ABBREVIATION) and thousands commas (regex _THOUSANDS)."""
+    dead[: hi - lo] = 0
+    p = lo
+    while p < hi:
+        if p + 1 < hi and cps[p + 1] == 46 and classes[cps[p]] & LETTER and (p == lo or not classes[cps[p - 1]] & WORD):
+            # \b(?:L\.){1,4}L\b\.? : r pairs "L." start here (counting up to 5)
+            r = 0
+            q = p
+            while r < 5 and q + 1 < hi and classes[cps[q]] & LETTER and cps[q + 1] == 46:
+                r += 1
+                q += 2
+            k = min(r, 4)
+            if k == r:
+                q = p + 2 * k
+                if not (q < hi and classes[cps[q]] & LETTER and (q + 1 == hi or not classes[cps[q + 1]] & WORD)):
+                    k -= 1
+            if k > 0:
+                for j in range(k):
+                    dead[p + 2 * j + 1 - lo] = 1
+                e = p + 2 * k + 1
+                if e < hi and cps[e] == 46:
+                    dead[e - lo] = 1
+                    e += 1
+                p = e
+                continue
+        elif cps[p] == 44 and p > lo and p + 3 < hi and classes[cps[p - 1]] & DIGIT:
+            # (?<=\d),(?=\d{3}\b)
+            if (classes[cps[p + 1]] & DIGIT and classes[cps[p + 2]] & DIGIT and classes[cps[p + 3]] & DIGIT
+                    and (p + 4 == hi or not classes[cps[p + 4]] & WORD)):
+                dead[p - lo] = 1
+        p += 1
+
+
+@nb.njit(**_OPTS)
+def _emit(keys, starts, ends, at, key, start, end):
+    keys[at] = _fmix64(key)
+    starts[at] = start
+    ends[at] = end
+
+
+@nb.njit(**_OPTS)
+def tokenize(cps, doc_starts, classes, dead, keys, starts, ends, counts, d0, d1):
+    """Split documents d0..d1-1 (code points cps[doc_starts[d]:doc_starts[d+1]]) as tokenize.tokens()
+    does, writing their tokens one after the other from index 0 (the buffers hold as many entries as
+    the documents have characters): a 64-bit key of each token's characters and its span in ``cps``."""
+    n = 0
+    for d in range(d0, d1):
+        lo = doc_starts[d]
+        hi = doc_starts[d + 1]
+        _mark_dropped(cps, lo, hi, classes, dead)
+        first = n
+        p = lo
+        while p < hi:
+            if dead[p - lo]:
+                p += 1
+                continue
+            c = classes[cps[p]]
+            if c & UNSPACED:  # [UNSPACED]+, then character bigrams (a lone character stays itself)
+                q = p
+                prev = -1
+                live = 0
+                while q < hi and (dead[q - lo] or classes[cps[q]] & UNSPACED):
+                    if not dead[q - lo]:
+                        if prev >= 0:
+                            key = (FNV_OFFSET ^ np.uint64(cps[prev])) * FNV_PRIME
+                            _emit(keys, starts, ends, n, (key ^ np.uint64(cps[q])) * FNV_PRIME, prev, q + 1)
+                            n += 1
+                        prev = q
+                        live += 1
+                    q += 1
+                if live == 1:
+                    _emit(keys, starts, ends, n, (FNV_OFFSET ^ np.uint64(cps[p])) * FNV_PRIME, p, p + 1)
+                    n += 1
+                p = q
+                continue
+            if c & DIGIT:
+                want = DIGIT
+                avoid = np.uint8(0)
+            elif c & LETTER:
+                want = LETTER
+                avoid = UNSPACED
+            else:
+                p += 1
+                continue
+            key = FNV_OFFSET
+            q = p
+            while q < hi:
+                if not dead[q - lo]:
+                    cq = classes[cps[q]]
+                    if not (cq & want) or cq & avoid:
+                        break
+                    key = (key ^ np.uint64(cps[q])) * FNV_PRIME
+                q += 1
+            _emit(keys, starts, ends, n, key, p, q)
+            n += 1
+            p = q
+        counts[d] = n - first

@@ -24,6 +24,8 @@ import numpy as np
 # enough, and it avoids importing numba for small inputs.
 MIN_TOKENS = 200_000
 MIN_PAIRS = 20_000
+# Characters per group of documents the tokenizer works on at a time.
+TOKENIZE_GROUP = 1 << 18
 
 _state: dict[str, object] = {}
 
@@ -57,6 +59,8 @@ def _compile() -> None:
         sparse_row_dots=_jit.sparse_row_dots,
         vocab_insert=_jit.vocab_insert,
         doc_frequency=_jit.doc_frequency,
+        tokenize=_jit.tokenize,
+        first_ids=_jit.first_ids,
     )
 
 
@@ -115,6 +119,66 @@ def shingle_minhash(
     hashes = np.empty(int(new_offsets[-1]), dtype=np.uint32)
     _run(_k("compact"), ranges, out, offsets, uniq, hashes, new_offsets)
     return hashes, new_offsets, sigs
+
+
+def tokenize(
+    cps: np.ndarray, doc_starts: np.ndarray, classes: np.ndarray, *, threads: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Tokens of documents given as code points (``cps[doc_starts[d]:doc_starts[d+1]]``), split as
+    :func:`dedup.tokenize.tokens` splits them: (64-bit key of each token's characters, start, stop
+    of its span in ``cps``, per-document offsets).
+
+    Documents are split in groups of about ``TOKENIZE_GROUP`` characters, each worked on in small
+    buffers that are reused (allocating buffers as large as a whole batch costs more than the work)."""
+    docs = len(doc_starts) - 1
+    counts = np.zeros(docs, dtype=np.int64)
+    cuts = np.unique(np.r_[0, np.searchsorted(doc_starts, np.arange(0, doc_starts[-1], TOKENIZE_GROUP), side="right") - 1])
+    groups = [(int(lo), int(hi)) for lo, hi in zip(cuts, [*cuts[1:], docs]) if hi > lo]
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = [None] * len(groups)  # type: ignore[list-item]
+
+    def work(mine: list[int]) -> None:
+        size = -1
+        for g in mine:
+            lo, hi = groups[g]
+            need = int(doc_starts[hi] - doc_starts[lo])
+            if need > size:
+                size = max(need, TOKENIZE_GROUP)
+                dead = np.empty(size, dtype=np.uint8)
+                keys = np.empty(size, dtype=np.uint64)
+                starts = np.empty(size, dtype=np.int64)
+                stops = np.empty(size, dtype=np.int64)
+            _k("tokenize")(cps, doc_starts, classes, dead, keys, starts, stops, counts, lo, hi)
+            n = int(counts[lo:hi].sum())
+            parts[g] = (keys[:n].copy(), starts[:n].copy(), stops[:n].copy())
+
+    lanes = max(1, min(threads or _threads(), len(groups)))
+    if lanes == 1:
+        work(list(range(len(groups))))
+    else:
+        with ThreadPoolExecutor(lanes) as pool:
+            for f in [pool.submit(work, list(range(t, len(groups), lanes))) for t in range(lanes)]:
+                f.result()
+    offsets = np.zeros(docs + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    if not parts:
+        return np.zeros(0, np.uint64), np.zeros(0, np.int64), np.zeros(0, np.int64), offsets
+    keys, starts, stops = (np.concatenate(column) for column in zip(*parts))
+    return keys, starts, stops, offsets
+
+
+def first_occurrence_ids(keys: np.ndarray) -> np.ndarray:
+    """Ids of ``keys`` numbered 0, 1, ... in order of first occurrence."""
+    out = np.empty(len(keys), dtype=np.int64)
+    size, done, next_id = 1 << 16, 0, 0
+    while done < len(keys):
+        size *= 2
+        table_keys = np.zeros(size, dtype=np.uint64)
+        table_vals = np.full(size, -1, dtype=np.int64)
+        if next_id:  # a larger table: put the keys seen so far back, in their id order
+            seen = np.flatnonzero(np.diff(np.maximum.accumulate(out[:done]), prepend=-1) > 0)
+            _k("vocab_insert")(table_keys, table_vals, keys[seen], np.empty(len(seen), np.int64), 0)
+        done, next_id = _k("first_ids")(keys, done, table_keys, table_vals, out, next_id)
+    return out
 
 
 def minhash_sets(values: np.ndarray, offsets: np.ndarray, *, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -230,3 +294,6 @@ def warm_up() -> None:
     sparse_row_dots(np.array([0, 1], np.int64), np.zeros(1, np.int64), np.ones(1), pairs, pairs)
     doc_frequency(ids, offsets, 1)
     VocabTable().insert(hashes)
+    from dedup.tokenize import char_classes
+
+    tokenize(np.array([97, 46, 98, 44], np.uint32), np.array([0, 4], np.int64), char_classes(), threads=1)

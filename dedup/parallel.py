@@ -202,7 +202,7 @@ def prepare_chunk(texts: list[str], strip: bool, n: int, num_perm: int, seed: in
     compilations = np.fromiter((count_datelines(t) >= 2 for t in texts), dtype=bool, count=len(texts))
     del texts
     t1 = time.perf_counter()
-    batch = tokenize_batch(normalised)
+    batch = tokenize_batch(normalised, engine=engine)
     del normalised
     encoded = [w.encode("utf-8") for w in batch.vocab]
     word_lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))

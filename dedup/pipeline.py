@@ -273,7 +273,7 @@ def prepare(
     texts = [normalize(d.text, strip_boilerplate=options.strip_boilerplate) for d in documents]
     compilations = np.fromiter((count_datelines(d.text) >= 2 for d in documents), dtype=bool, count=len(documents))
     stages.done("normalise")
-    tokens = tokenize_batch(texts)
+    tokens = tokenize_batch(texts, engine=engine)
     del texts
     stages.done("tokenise")
     shingles, sigs = shingle_signatures(

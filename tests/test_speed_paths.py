@@ -23,6 +23,47 @@ pytestmark = pytest.mark.skipif(not kernels.available(), reason="numba not insta
 texts = news_texts(max_words=60, max_docs=8)
 
 
+def _same_tokens(fast, ref) -> None:
+    assert np.array_equal(fast.offsets, ref.offsets)
+    assert np.array_equal(fast.ids, ref.ids)
+    assert fast.vocab == ref.vocab
+    assert np.array_equal(fast.hashes, ref.hashes)
+
+
+# Characters and pieces on which the tokenizer's rules turn: dotted abbreviations, thousands commas,
+# underscores, digits of other scripts (Arabic-Indic, Thai), scripts split into bigrams, Turkish dotted I.
+_TRICKY = st.lists(st.sampled_from(list("ab.,1 2_xz中国日本語ภาษาไทย๑๒٣ü.İ,\n-'é") + [
+    "u.s.", "U.S.", "1,000", "12,345,678", "a.b.c.d.e.f", "中.国", "x1,2345", "p.m", "e.g.,", "3.5", " ", "ß"]), max_size=40).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_TRICKY, min_size=1, max_size=5))
+def test_compiled_tokenizer_equals_regex_tokenizer(texts: list[str]) -> None:
+    _same_tokens(tokenize_batch(texts, engine="numba"), tokenize_batch(texts, engine="numpy"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(max_size=60), min_size=1, max_size=5))
+def test_compiled_tokenizer_equals_regex_tokenizer_on_any_text(texts: list[str]) -> None:
+    _same_tokens(tokenize_batch(texts, engine="numba"), tokenize_batch(texts, engine="numpy"))
+
+
+def test_compiled_tokenizer_equals_regex_tokenizer_on_samples(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dedup.normalize import normalize
+
+    texts = [normalize(p.read_text()) for p in sorted(SAMPLES.glob("*.txt"))] * 3
+    monkeypatch.setattr(kernels, "TOKENIZE_GROUP", 3000)  # several groups, split between threads
+    _same_tokens(tokenize_batch(texts, engine="numba"), tokenize_batch(texts, engine="numpy"))
+    monkeypatch.setattr(kernels, "TOKENIZE_GROUP", 1 << 18)
+    _same_tokens(tokenize_batch([*texts, ""], engine="numba"), tokenize_batch([*texts, ""], engine="numpy"))
+
+
+def test_first_occurrence_ids_grow_their_table() -> None:
+    keys = np.random.default_rng(0).integers(0, 2**63, 300_000, dtype=np.uint64)[np.r_[0:200_000, 0:100_000]]
+    ids = kernels.first_occurrence_ids(keys)
+    assert np.array_equal(ids[:200_000], np.arange(200_000)) and np.array_equal(ids[200_000:], np.arange(100_000))
+
+
 @settings(max_examples=60, deadline=None)
 @given(texts=texts, n=st.integers(1, 5), num_perm=st.sampled_from([16, 64, 128]), seed=st.integers(0, 2**16))
 def test_kernel_shingles_and_signatures_equal_numpy(texts: list[str], n: int, num_perm: int, seed: int) -> None:
