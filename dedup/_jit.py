@@ -225,29 +225,9 @@ def sparse_row_dots(indptr, indices, data, left, right, out, k0, k1):
 
 
 @nb.njit(**_OPTS)
-def vocab_insert(table_keys, table_vals, hashes, out, next_id):
-    """Global ids of ``hashes`` in an open-addressing table; unseen ones get next ids in order."""
-    mask = table_keys.shape[0] - 1
-    for i in range(hashes.shape[0]):
-        h = hashes[i]
-        pos = np.int64(h & np.uint64(mask))
-        while True:
-            v = table_vals[pos]
-            if v < 0:
-                table_keys[pos] = h
-                table_vals[pos] = next_id
-                out[i] = next_id
-                next_id += 1
-                break
-            if table_keys[pos] == h:
-                out[i] = v
-                break
-            pos = (pos + 1) & mask
-    return next_id
-
-@nb.njit(**_OPTS)
 def first_ids(keys, start, table_keys, table_vals, out, next_id):
-    """Like vocab_insert from keys[start] on, stopping (returning (index, next id)) once the table is half full."""
+    """Ids of keys[start:] in an open-addressing table; unseen keys get the next ids in order. Stops
+    once the table is half full, returning (index reached, next id)."""
     mask = table_keys.shape[0] - 1
     limit = table_keys.shape[0] // 2
     for i in range(start, keys.shape[0]):

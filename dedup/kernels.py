@@ -57,7 +57,6 @@ def _compile() -> None:
         minhash_sets=_jit.minhash_sets,
         common_counts=_jit.common_counts,
         sparse_row_dots=_jit.sparse_row_dots,
-        vocab_insert=_jit.vocab_insert,
         doc_frequency=_jit.doc_frequency,
         tokenize=_jit.tokenize,
         first_ids=_jit.first_ids,
@@ -176,7 +175,7 @@ def first_occurrence_ids(keys: np.ndarray) -> np.ndarray:
         table_vals = np.full(size, -1, dtype=np.int64)
         if next_id:  # a larger table: put the keys seen so far back, in their id order
             seen = np.flatnonzero(np.diff(np.maximum.accumulate(out[:done]), prepend=-1) > 0)
-            _k("vocab_insert")(table_keys, table_vals, keys[seen], np.empty(len(seen), np.int64), 0)
+            _k("first_ids")(keys[seen], 0, table_keys, table_vals, np.empty(len(seen), np.int64), 0)
         done, next_id = _k("first_ids")(keys, done, table_keys, table_vals, out, next_id)
     return out
 
@@ -262,8 +261,8 @@ class VocabTable:
                     cap *= 2
                 self._keys = np.zeros(cap, dtype=np.uint64)
                 self._vals = np.full(cap, -1, dtype=np.int64)
-                _k("vocab_insert")(self._keys, self._vals, self.hashes[: self.size], np.empty(self.size, np.int64), 0)
-            new_size = _k("vocab_insert")(self._keys, self._vals, hashes, out, self.size)
+                _k("first_ids")(self.hashes[: self.size], 0, self._keys, self._vals, np.empty(self.size, np.int64), 0)
+            new_size = _k("first_ids")(hashes, 0, self._keys, self._vals, out, self.size)[1]
         else:
             table = self._dict
             new_size = self.size
