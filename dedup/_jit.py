@@ -82,6 +82,24 @@ def compact(src, src_offsets, counts, dst, dst_offsets, d0, d1):
             dst[t + i] = src[s + i]
 
 @nb.njit(**_OPTS)
+def count_rows(ids, offsets, out_ids, out_counts, uniq, d0, d1):
+    """Each document's distinct token ids, sorted, at ``out_ids[offsets[d]:]`` with their counts
+    (``uniq[d]`` of them): the rows of a canonical CSR count matrix."""
+    for d in range(d0, d1):
+        lo = offsets[d]
+        hi = offsets[d + 1]
+        row = np.sort(ids[lo:hi])
+        n = 0
+        for i in range(row.shape[0]):
+            if n > 0 and out_ids[lo + n - 1] == row[i]:
+                out_counts[lo + n - 1] += 1.0
+            else:
+                out_ids[lo + n] = row[i]
+                out_counts[lo + n] = 1.0
+                n += 1
+        uniq[d] = n
+
+@nb.njit(**_OPTS)
 def minhash_sets(values, offsets, a, b, sigs, d0, d1):
     for d in range(d0, d1):
         _minhash_one(values, offsets[d], offsets[d + 1], a, b, sigs[d])

@@ -35,12 +35,22 @@ class PairScores:
         return PairScores(**{name: getattr(self, name)[mask] for name in self.__dataclass_fields__})
 
 
-def count_matrix(tokens: TokenBatch, rows: np.ndarray | None = None, *, columns: int | None = None) -> sparse.csr_matrix:
-    """Canonical CSR matrix of token counts (float64), one row per document of ``rows`` (default: all)."""
+def count_matrix(
+    tokens: TokenBatch, rows: np.ndarray | None = None, *, columns: int | None = None, engine: str = "auto"
+) -> sparse.csr_matrix:
+    """Canonical CSR matrix of token counts (float64), one row per document of ``rows`` (default: all).
+
+    ``engine`` "numba" sorts each row in a compiled kernel, "numpy" lets scipy sum duplicate entries;
+    the matrices are identical."""
+    from dedup import kernels
+
     columns = len(tokens.vocab) if columns is None else columns
     if rows is None:
         rows = np.arange(len(tokens), dtype=np.int64)
     ids, offsets = gather_rows(tokens.ids, tokens.offsets, rows)
+    if kernels.use_kernels(engine, len(ids)):
+        indptr, indices, data = kernels.count_rows(ids, offsets)
+        return sparse.csr_matrix((data, indices, indptr), shape=(len(rows), columns))
     row_of = np.repeat(np.arange(len(rows), dtype=np.int64), np.diff(offsets))
     counts = sparse.csr_matrix(
         (np.ones(len(ids), dtype=np.float64), (row_of, ids)), shape=(len(rows), columns)
@@ -66,7 +76,8 @@ def idf_weights(df: np.ndarray, documents: int) -> np.ndarray:
 
 
 def tfidf_matrix(
-    tokens: TokenBatch, *, rows: np.ndarray | None = None, df: np.ndarray | None = None, documents: int | None = None
+    tokens: TokenBatch, *, rows: np.ndarray | None = None, df: np.ndarray | None = None, documents: int | None = None,
+    engine: str = "auto",
 ) -> sparse.csr_matrix:
     """L2-normalised TF-IDF rows (sublinear tf, smoothed idf) fitted on this batch's documents.
 
@@ -81,7 +92,7 @@ def tfidf_matrix(
     if df is None:
         df = document_frequency(tokens)
     documents = len(tokens) if documents is None else documents
-    counts = count_matrix(tokens, rows, columns=len(df))
+    counts = count_matrix(tokens, rows, columns=len(df), engine=engine)
     # TfidfTransformer.transform, step by step, with the idf of the whole corpus.
     np.log(counts.data, counts.data)
     counts.data += 1.0
@@ -151,7 +162,7 @@ def common_shingles(
 
 
 def number_agreement(
-    tokens: TokenBatch, left: np.ndarray, right: np.ndarray, *, is_number: np.ndarray | None = None
+    tokens: TokenBatch, left: np.ndarray, right: np.ndarray, *, is_number: np.ndarray | None = None, engine: str = "auto"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Share of the distinct numbers of the pair member with fewer numbers that the other also has,
     and whether that member has fewer than 3 numbers (too few to judge).
@@ -161,16 +172,14 @@ def number_agreement(
     """
     if is_number is None:
         is_number = np.fromiter((t.isdigit() for t in tokens.vocab), dtype=bool, count=len(tokens.vocab))
-    rows = np.repeat(np.arange(len(tokens), dtype=np.int64), tokens.lengths())
     keep = is_number[tokens.ids] if len(tokens.ids) else np.zeros(0, bool)
-    matrix = sparse.csr_matrix(
-        (np.ones(int(keep.sum())), (rows[keep], tokens.ids[keep])), shape=(len(tokens), len(is_number))
-    )
-    matrix.sum_duplicates()
+    kept = np.concatenate(([0], np.cumsum(keep, dtype=np.int64)))[tokens.offsets]  # numbers before each document
+    numbers = TokenBatch(ids=tokens.ids[keep], offsets=kept, vocab=tokens.vocab, hashes=tokens.hashes)
+    matrix = count_matrix(numbers, columns=len(is_number), engine=engine)
     matrix.data[:] = 1.0
     counts = np.diff(matrix.indptr)
     fewer = np.minimum(counts[left], counts[right])
-    common = row_dots(matrix, left, right)
+    common = row_dots(matrix, left, right, engine=engine)
     agreement = np.divide(common, fewer, out=np.ones(len(left)), where=fewer > 0)
     return agreement, fewer < 3
 
@@ -184,24 +193,26 @@ def score_pairs(
     tokens: TokenBatch,
     rows: tuple[np.ndarray, np.ndarray] | None = None,
     is_number: np.ndarray | None = None,
+    engine: str = "auto",
 ) -> PairScores:
     """All scores of each candidate pair (an (m, 2) array of document indices).
 
     ``rows`` gives, for each pair, the rows of ``tfidf``/``shingles``/``tokens``
     holding its two documents when those hold only a subset of the corpus
     (default: the document indices themselves); ``is_number`` marks the
-    vocabulary's numeric tokens when already known."""
+    vocabulary's numeric tokens when already known; ``engine`` ("auto", "numba", "numpy")
+    picks the kernels (the scores are the same)."""
     left, right = pairs[:, 0], pairs[:, 1]
     li, ri = (left, right) if rows is None else rows
-    common = common_shingles(shingles, li, ri)
+    common = common_shingles(shingles, li, ri, engine=engine)
     sizes = shingles.sizes()
     smaller = np.minimum(sizes[li], sizes[ri])
-    numbers, few = number_agreement(tokens, li, ri, is_number=is_number)
+    numbers, few = number_agreement(tokens, li, ri, is_number=is_number, engine=engine)
     return PairScores(
         left=left,
         right=right,
         jaccard=estimate_jaccard(signatures[left], signatures[right]),
-        cosine=row_dots(tfidf, li, ri),
+        cosine=row_dots(tfidf, li, ri, engine=engine),
         containment=np.divide(common, smaller, out=np.zeros(len(left)), where=smaller > 0),
         common=common,
         numbers=numbers,

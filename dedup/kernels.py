@@ -60,6 +60,7 @@ def _compile() -> None:
         doc_frequency=_jit.doc_frequency,
         tokenize=_jit.tokenize,
         first_ids=_jit.first_ids,
+        count_rows=_jit.count_rows,
     )
 
 
@@ -163,6 +164,24 @@ def tokenize(
         return np.zeros(0, np.uint64), np.zeros(0, np.int64), np.zeros(0, np.int64), offsets
     keys, starts, stops = (np.concatenate(column) for column in zip(*parts))
     return keys, starts, stops, offsets
+
+
+def count_rows(ids: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(indptr, indices, data) of the canonical CSR matrix of token counts, one row per document."""
+    docs = len(offsets) - 1
+    ids = np.ascontiguousarray(ids, dtype=np.int32)
+    out_ids = np.empty(len(ids), dtype=np.int32)
+    out_counts = np.empty(len(ids), dtype=np.float64)
+    uniq = np.zeros(docs, dtype=np.int64)
+    ranges = _ranges(np.diff(offsets) + 1, _threads())
+    _run(_k("count_rows"), ranges, ids, offsets, out_ids, out_counts, uniq)
+    indptr = np.zeros(docs + 1, dtype=np.int64)
+    np.cumsum(uniq, out=indptr[1:])
+    indices = np.empty(int(indptr[-1]), dtype=np.int32)
+    data = np.empty(int(indptr[-1]), dtype=np.float64)
+    _run(_k("compact"), ranges, out_ids, offsets, uniq, indices, indptr)
+    _run(_k("compact"), ranges, out_counts, offsets, uniq, data, indptr)
+    return indptr, indices, data
 
 
 def first_occurrence_ids(keys: np.ndarray) -> np.ndarray:

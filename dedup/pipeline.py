@@ -10,6 +10,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 import numpy as np
 from scipy import sparse
 
+from dedup import kernels
 from dedup.candidates import candidate_pairs
 from dedup.clusters import link_stories, name_stories
 from dedup.digests import find_digests
@@ -209,6 +210,7 @@ def _score_corpus(pairs: np.ndarray, corpus: Corpus) -> PairScores:
             base = cum[start - 1] if start else 0
             stop = int(np.searchsorted(cum, base + _SCORE_TOKENS, side="right"))
             bounds.append(min(m, max(stop, start + 1)))
+    engine = "numba" if kernels.use_kernels("auto", len(tokens.ids)) else "numpy"
     for lo, hi in zip(bounds[:-1], bounds[1:]):
         left, right = pairs[lo:hi, 0], pairs[lo:hi, 1]
         docs = np.unique(np.concatenate((left, right)))
@@ -217,9 +219,9 @@ def _score_corpus(pairs: np.ndarray, corpus: Corpus) -> PairScores:
         local_shingles = ShingleBatch(hashes=sh_values, offsets=sh_offsets)
         tok_values, tok_offsets = gather_rows(tokens.ids, tokens.offsets, docs)
         local_tokens = TokenBatch(ids=tok_values, offsets=tok_offsets, vocab=tokens.vocab, hashes=tokens.hashes)
-        tfidf = tfidf_matrix(local_tokens, rows=np.arange(len(docs)), df=corpus.df, documents=len(corpus))
+        tfidf = tfidf_matrix(local_tokens, rows=np.arange(len(docs)), df=corpus.df, documents=len(corpus), engine=engine)
         parts.append(score_pairs(pairs[lo:hi], signatures=sigs, tfidf=tfidf, shingles=local_shingles,
-                                 tokens=local_tokens, rows=(li, ri), is_number=corpus.is_number))
+                                 tokens=local_tokens, rows=(li, ri), is_number=corpus.is_number, engine=engine))
     if not parts:
         return score_pairs(np.zeros((0, 2), dtype=np.int64), signatures=sigs, tfidf=sparse.csr_matrix((len(corpus), 1)),
                            shingles=ShingleBatch(hashes=np.zeros(0, np.uint32), offsets=np.zeros(len(corpus) + 1, np.int64)),

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from scipy import sparse
 
 from dedup import Document, cluster, kernels, parallel, pipeline
-from dedup.confirm import common_shingles, document_frequency, row_dots, tfidf_matrix
+from dedup.confirm import common_shingles, count_matrix, document_frequency, number_agreement, row_dots, score_pairs, tfidf_matrix
 from dedup.fingerprint import shingle_signatures, signatures
 from dedup.parallel import DiskArray, prepare_corpus
 from dedup.shingle import shingle_batch
@@ -91,6 +91,28 @@ def test_kernel_pair_scores_equal_scipy(texts: list[str], data: st.DataObject) -
     assert np.array_equal(row_dots(tfidf, left, right, engine="numba"), row_dots(tfidf, left, right, engine="numpy"))
     assert np.array_equal(common_shingles(shingles, left, right, engine="numba"),
                           common_shingles(shingles, left, right, engine="numpy"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(texts=st.lists(_TRICKY, min_size=1, max_size=8), data=st.data())
+def test_kernel_count_matrix_and_scores_equal_scipy(texts: list[str], data: st.DataObject) -> None:
+    batch = tokenize_batch(texts)
+    ref, fast = count_matrix(batch, engine="numpy"), count_matrix(batch, engine="numba")
+    assert fast.has_canonical_format and ref.has_canonical_format
+    for name in ("indptr", "indices", "data"):
+        assert np.array_equal(getattr(fast, name), getattr(ref, name))
+    docs = len(texts)
+    pairs = np.array(data.draw(st.lists(st.tuples(st.integers(0, docs - 1), st.integers(0, docs - 1)), min_size=1, max_size=20)))
+    assert all(np.array_equal(a, b) for a, b in zip(number_agreement(batch, pairs[:, 0], pairs[:, 1], engine="numba"),
+                                                    number_agreement(batch, pairs[:, 0], pairs[:, 1], engine="numpy")))
+    assume(len(batch.vocab) > 0)
+    shingles = shingle_batch(batch, n=2)
+    sigs = signatures(shingles, num_perm=16)
+    fast_scores, ref_scores = (
+        score_pairs(pairs, signatures=sigs, tfidf=tfidf_matrix(batch, df=document_frequency(batch), engine=engine),
+                    shingles=shingles, tokens=batch, engine=engine) for engine in ("numba", "numpy"))
+    for name in ref_scores.__dataclass_fields__:
+        assert np.array_equal(getattr(fast_scores, name), getattr(ref_scores, name)), name
 
 
 @settings(max_examples=40, deadline=None)
