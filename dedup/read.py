@@ -18,6 +18,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
+import orjson
+from isal import igzip, isal_zlib
+
 from dedup.document import Document
 from dedup.errors import InputError, OptionError
 
@@ -31,6 +34,7 @@ _KINDS = {".txt": "txt", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"
 _DATE_HINT = "expected ISO 8601 like 2017-01-03 or 2017-01-03T10:18:00Z"
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)")
 _BOM = b"\xef\xbb\xbf"
+_PLAIN = (str, int, bool, type(None))  # field types that orjson and json read alike
 MAX_EXAMPLES = 20
 
 
@@ -164,7 +168,7 @@ def _build(rec: Mapping[str, Any], opts: ReadOptions) -> Document:
 
 def _open_binary(path: Path) -> io.BufferedIOBase:
     """Open a file for reading bytes, transparently gunzipping a .gz file."""
-    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
+    return igzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
 
 
 def _guarded(name: str, lines: Iterable[Any]) -> Iterator[Any]:
@@ -173,7 +177,7 @@ def _guarded(name: str, lines: Iterable[Any]) -> Iterator[Any]:
     try:
         for n, line in enumerate(lines, 1):
             yield line
-    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as e:
+    except (OSError, EOFError, zlib.error, isal_zlib.error, UnicodeDecodeError) as e:
         raise InputError(f"cannot read file ({e})", path=name, line=n + 1) from None
 
 
@@ -187,9 +191,10 @@ def _raw_lines(path: Path) -> Iterator[bytes]:
         yield from _guarded(str(path), f)
 
 
-def _decoded(lines: Iterable[bytes] | Iterable[str]) -> Iterator[tuple[int, str, _Bad | None]]:
-    """Decode lines as UTF-8 (dropping a leading BOM); a bad line comes with a _Bad and a lossy text."""
-    for n, line in enumerate(lines, 1):
+def _decoded(lines: Iterable[bytes] | Iterable[str], *, first: int = 1) -> Iterator[tuple[int, str, _Bad | None]]:
+    """Decode lines (numbered from ``first``) as UTF-8 (dropping a BOM at the start of the file);
+    a bad line comes with a _Bad and a lossy text."""
+    for n, line in enumerate(lines, first):
         bad = None
         if isinstance(line, bytes):
             if n == 1 and line.startswith(_BOM):
@@ -206,8 +211,31 @@ def _decoded(lines: Iterable[bytes] | Iterable[str]) -> Iterator[tuple[int, str,
 
 
 def _read_jsonl(name: str, lines: Iterable[bytes] | Iterable[str], opts: ReadOptions) -> Iterator[_Item]:
-    """One record per non-blank line of JSON Lines."""
-    for n, text, bad in _decoded(lines):
+    """One record per non-blank line of JSON Lines.
+
+    A line is parsed by orjson (~4x faster than the json module); a line orjson rejects goes
+    through ``json`` again, which accepts a little more (NaN, huge integers, lone surrogates,
+    a BOM) and words the errors, so the result is what ``json.loads`` gives. orjson reads integers
+    beyond 64 bits as floats: a record whose fields are not all strings, integers, booleans or
+    null is parsed again too."""
+    fields = (opts.id_field, opts.text_field, opts.title_field, opts.date_field, opts.source_field, opts.url_field)
+    for n, line in enumerate(lines, 1):
+        try:
+            rec = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            rec = None
+        if type(rec) is not dict or not all(type(rec.get(f)) in _PLAIN for f in fields):
+            yield from _read_jsonl_slow(name, n, line, opts)
+            continue
+        try:
+            yield name, n, _build(rec, opts)
+        except _Bad as e:
+            yield name, n, e
+
+
+def _read_jsonl_slow(name: str, first: int, line: bytes | str, opts: ReadOptions) -> Iterator[_Item]:
+    """The record of one line, parsed by the json module (with its error messages)."""
+    for n, text, bad in _decoded([line], first=first):
         if bad is not None:
             yield name, n, bad
             continue

@@ -476,3 +476,29 @@ def test_real_ecbplus_dev() -> None:
     assert stats.skipped == 0
     assert len({d.id for d in docs}) == 196
     assert all(d.text and d.source == "ECB+" for d in docs)
+
+
+# ----------------------------------------------------------------------------- the fast JSON path
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=8)
+_odd_lines = st.sampled_from([b"", b"   ", b"NaN", b'{"id": "x", "text": NaN}', b'{"id": "x", "text": "a\\ud800"}',
+                              b'{"id": "x", "text": "t", "n": 1e400}', b'\xef\xbb\xbf{"id": "b", "text": "t"}',
+                              b'{"id": "x", "text": "\xff"}', b'{"id": "x", "id": "y", "text": "t"}', b"[1]", b'"s"',
+                              b'{"id": 5, "text": "t"}', b'{"id": "x"', b'{"id": "x", "text": "t"} x'])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(
+    _odd_lines,
+    st.builds(lambda i, t, extra: json.dumps({"id": i, "text": t, **extra}).encode(), st.text(min_size=1, max_size=8),
+              st.text(max_size=30), st.dictionaries(st.sampled_from(["date", "title", "x"]), _json_values, max_size=2)),
+    st.builds(lambda v: json.dumps(v).encode(), _json_values)), max_size=8))
+def test_orjson_reading_gives_what_the_json_module_gives(lines: list[bytes]) -> None:
+    from dedup import read
+
+    opts = ReadOptions(skip_bad=True)
+    fast = [(n, repr(item)) for _, n, item in read._read_jsonl("f", lines, opts)]
+    slow = [(n, repr(item)) for n, line in enumerate(lines, 1) for _, n, item in read._read_jsonl_slow("f", n, line, opts)]
+    assert fast == slow
