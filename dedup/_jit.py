@@ -82,6 +82,15 @@ def compact(src, src_offsets, counts, dst, dst_offsets, d0, d1):
             dst[t + i] = src[s + i]
 
 @nb.njit(**_OPTS)
+def gather(values, starts, out_offsets, out, r0, r1):
+    """Copy segment values[starts[r]:] of length out_offsets[r+1]-out_offsets[r] to out[out_offsets[r]:]."""
+    for r in range(r0, r1):
+        s = starts[r]
+        t = out_offsets[r]
+        for i in range(out_offsets[r + 1] - t):
+            out[t + i] = values[s + i]
+
+@nb.njit(**_OPTS)
 def count_rows(ids, offsets, out_ids, out_counts, uniq, d0, d1):
     """Each document's distinct token ids, sorted, at ``out_ids[offsets[d]:]`` with their counts
     (``uniq[d]`` of them): the rows of a canonical CSR count matrix."""

@@ -123,6 +123,10 @@ def gather_rows(values, offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarr
     if isinstance(values, np.ndarray):
         if len(rows) == len(offsets) - 1 and np.array_equal(rows, np.arange(len(rows))):
             return values[: offsets[-1]], out_offsets
+        from dedup import kernels
+
+        if kernels.use_kernels("auto", int(out_offsets[-1])):
+            return kernels.gather(values, starts, out_offsets), out_offsets
         index = np.repeat(starts - out_offsets[:-1], lengths) + np.arange(out_offsets[-1], dtype=np.int64)
         return values[index], out_offsets
     return values.gather(starts, stops, out_offsets), out_offsets
@@ -150,9 +154,12 @@ def common_shingles(
     from dedup import kernels
 
     other = shingles if other is None else other
+    fast = kernels.use_kernels(engine, len(left), kernels.MIN_PAIRS)
+    if fast and isinstance(shingles.hashes, np.ndarray) and isinstance(other.hashes, np.ndarray):
+        return kernels.common_counts(shingles.hashes, shingles.offsets, other.hashes, other.offsets, left, right)
     left_docs, left_inv = np.unique(left, return_inverse=True)
     right_docs, right_inv = np.unique(right, return_inverse=True)
-    if kernels.use_kernels(engine, len(left), kernels.MIN_PAIRS):
+    if fast:
         lv, lo = gather_rows(shingles.hashes, shingles.offsets, left_docs)
         rv, ro = gather_rows(other.hashes, other.offsets, right_docs)
         return kernels.common_counts(lv, lo, rv, ro, left_inv.ravel(), right_inv.ravel())

@@ -61,6 +61,7 @@ def _compile() -> None:
         tokenize=_jit.tokenize,
         first_ids=_jit.first_ids,
         count_rows=_jit.count_rows,
+        gather=_jit.gather,
     )
 
 
@@ -164,6 +165,14 @@ def tokenize(
         return np.zeros(0, np.uint64), np.zeros(0, np.int64), np.zeros(0, np.int64), offsets
     keys, starts, stops = (np.concatenate(column) for column in zip(*parts))
     return keys, starts, stops, offsets
+
+
+def gather(values: np.ndarray, starts: np.ndarray, out_offsets: np.ndarray) -> np.ndarray:
+    """Segments of ``values`` starting at ``starts`` with the lengths given by ``out_offsets``, concatenated."""
+    out = np.empty(int(out_offsets[-1]), dtype=values.dtype)
+    _run(_k("gather"), _ranges(np.diff(out_offsets) + 1, _threads()), values, np.ascontiguousarray(starts, dtype=np.int64),
+         out_offsets, out)
+    return out
 
 
 def count_rows(ids: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -315,3 +324,6 @@ def warm_up() -> None:
     from dedup.tokenize import char_classes
 
     tokenize(np.array([97, 46, 98, 44], np.uint32), np.array([0, 4], np.int64), char_classes(), threads=1)
+    count_rows(ids, offsets)
+    for values in (np.zeros(1, np.uint32), ids):  # shingle hashes, token ids
+        gather(values, np.zeros(1, np.int64), np.array([0, 1], np.int64))

@@ -202,3 +202,15 @@ def test_prepare_with_workers_equals_in_process() -> None:
     assert np.array_equal(one.tokens.ids, two.tokens.ids)
     assert np.array_equal(one.shingles.hashes, two.shingles.hashes)
     assert np.array_equal(one.signatures, two.signatures)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.integers(0, 40), min_size=1, max_size=30), st.data())
+def test_gather_kernel_equals_fancy_indexing(lengths: list[int], data: st.DataObject) -> None:
+    offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+    values = np.arange(offsets[-1], dtype=np.uint32) * 7
+    rows = np.array(data.draw(st.lists(st.integers(0, len(lengths) - 1), max_size=20)), dtype=np.int64)
+    starts, stops = offsets[rows], offsets[rows + 1]
+    out_offsets = np.concatenate(([0], np.cumsum(stops - starts))).astype(np.int64)
+    expected = np.concatenate([values[a:b] for a, b in zip(starts, stops)]) if len(rows) else values[:0]
+    assert np.array_equal(kernels.gather(values, starts, out_offsets), expected)
