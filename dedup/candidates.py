@@ -5,11 +5,14 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from datasketch.lsh import _optimal_param
-
 from dedup.fingerprint import EMPTY
 
 _MULT = np.uint64(0x9E3779B97F4A7C15)
+
+
+# What datasketch chooses for the default settings (candidates and the digest residual lookup), so that
+# a run need not import datasketch.lsh, which loads scipy.integrate (~0.25 s); a test checks them.
+KNOWN_PARAMS = {(0.1, 128): (64, 2), (0.05, 128): (32, 1)}
 
 
 @lru_cache(maxsize=64)
@@ -17,6 +20,10 @@ def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
     """(bands, rows) that ``MinHashLSH(threshold, num_perm)`` chooses (equal weights)."""
     if not 0.0 < threshold < 1.0:
         raise ValueError(f"threshold must be between 0 and 1 (exclusive), got {threshold}")
+    if (threshold, num_perm) in KNOWN_PARAMS:
+        return KNOWN_PARAMS[(threshold, num_perm)]
+    from datasketch.lsh import _optimal_param
+
     return _optimal_param(threshold, num_perm, 0.5, 0.5)
 
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from datasketch import LeanMinHash, MinHash
 
 from dedup.shingle import ShingleBatch, shingle_batch, shingle_hash
 from dedup.tokenize import TokenBatch
+
+if TYPE_CHECKING:  # datasketch is imported where it is used: importing it loads scipy.integrate (~0.25 s)
+    from datasketch import LeanMinHash, MinHash
 
 SCHEME = "affine32"  # datasketch >= 2.0's default permutation scheme
 EMPTY = np.uint32(0xFFFFFFFF)  # the value of every slot of an empty MinHash
@@ -86,6 +90,8 @@ def estimate_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> np.ndarray:
 
 def to_minhash(signature: np.ndarray, *, seed: int = 1) -> LeanMinHash:
     """A datasketch ``LeanMinHash`` holding one dedup signature."""
+    from datasketch import LeanMinHash
+
     return LeanMinHash(seed=seed, hashvalues=np.asarray(signature, dtype=np.uint32), scheme=SCHEME)
 
 
@@ -101,6 +107,8 @@ def from_minhash(minhash: MinHash | LeanMinHash) -> np.ndarray:
 
 def reference_minhash(shingle_strings: list[str], *, num_perm: int = 128, seed: int = 1) -> MinHash:
     """The plain datasketch computation that :func:`signatures` must equal (for tests and benchmarks)."""
+    from datasketch import MinHash
+
     m = MinHash(num_perm=num_perm, seed=seed, hashfunc=shingle_hash)
     for s in shingle_strings:
         m.update(s)

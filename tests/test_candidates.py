@@ -61,9 +61,11 @@ def test_query_pairs_equal_minhashlsh_query(index: list[list[int]], queries: lis
 
 
 def test_params_are_minhashlsh_params() -> None:
-    for threshold in (0.1, 0.5, 0.9):
-        lsh = MinHashLSH(threshold=threshold, num_perm=128)
-        assert lsh_params(threshold, 128) == (lsh.b, lsh.r)
+    from dedup.candidates import KNOWN_PARAMS
+
+    for threshold, num_perm in [(0.1, 128), (0.5, 128), (0.9, 128), (0.3, 64), *KNOWN_PARAMS]:
+        lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+        assert lsh_params(threshold, num_perm) == (lsh.b, lsh.r)
 
 
 def test_identical_documents_are_candidates_and_empty_ones_are_not() -> None:
