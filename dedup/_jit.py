@@ -217,32 +217,35 @@ def _pairwise(p, lo, n):
 
 
 @nb.njit(**_OPTS)
-def sparse_row_dots(indptr, indices, data, left, right, out, k0, k1):
+def sparse_row_dots(indptr, indices, data, columns, left, right, out, k0, k1):
     """What ``matrix[left].multiply(matrix[right]).sum(axis=1)`` gives for canonical CSR rows:
-    the nonzero products in column order, reduced as ``np.add.reduceat`` reduces them."""
+    the nonzero products in column order, reduced as ``np.add.reduceat`` reduces them.
+
+    The left row is scattered into a dense array once for a run of pairs with the same left
+    row (pairs come sorted by left row), then each right row is looked up in it."""
+    dense = np.zeros(columns, dtype=np.float64)
     buf = np.empty(64, dtype=np.float64)
+    current = -1
     for k in range(k0, k1):
-        i, iend = indptr[left[k]], indptr[left[k] + 1]
-        j, jend = indptr[right[k]], indptr[right[k] + 1]
+        a = left[k]
+        if a != current:
+            if current >= 0:
+                for i in range(indptr[current], indptr[current + 1]):
+                    dense[indices[i]] = 0.0
+            for i in range(indptr[a], indptr[a + 1]):
+                dense[indices[i]] = data[i]
+            current = a
         m = 0
-        while i < iend and j < jend:
-            x = indices[i]
-            y = indices[j]
-            if x == y:
-                prod = data[i] * data[j]
-                if prod != 0.0:
-                    if m == buf.shape[0]:
-                        bigger = np.empty(2 * m, dtype=np.float64)
-                        bigger[:m] = buf
-                        buf = bigger
-                    buf[m] = prod
-                    m += 1
-                i += 1
-                j += 1
-            elif x < y:
-                i += 1
-            else:
-                j += 1
+        b = right[k]
+        for j in range(indptr[b], indptr[b + 1]):
+            prod = dense[indices[j]] * data[j]
+            if prod != 0.0:
+                if m == buf.shape[0]:
+                    bigger = np.empty(2 * m, dtype=np.float64)
+                    bigger[:m] = buf
+                    buf = bigger
+                buf[m] = prod
+                m += 1
         if m == 0:
             out[k] = 0.0
         elif m == 1:

@@ -92,12 +92,46 @@ def tfidf_matrix(
     if df is None:
         df = document_frequency(tokens)
     documents = len(tokens) if documents is None else documents
-    counts = count_matrix(tokens, rows, columns=len(df), engine=engine)
-    # TfidfTransformer.transform, step by step, with the idf of the whole corpus.
+    return tfidf_weights(count_matrix(tokens, rows, columns=len(df), engine=engine), df=df, documents=documents)
+
+
+def tfidf_weights(counts: sparse.csr_matrix, *, df: np.ndarray, documents: int) -> sparse.csr_matrix:
+    """``TfidfTransformer(sublinear_tf=True)``'s transform of canonical count rows, step by step, with
+    the idf of ``documents`` documents of frequencies ``df`` (``counts`` is overwritten)."""
     np.log(counts.data, counts.data)
     counts.data += 1.0
     counts.data *= idf_weights(df, documents)[counts.indices]
     return normalize(counts, norm="l2", copy=False).tocsr()
+
+
+@dataclass(frozen=True)
+class CountRows:
+    """Each document's distinct token ids (sorted) with their counts: the rows of the canonical count
+    matrix, built once per document of a corpus (the arrays may be spilled to disk)."""
+
+    indices: np.ndarray  # int32 token ids (or a parallel.DiskArray)
+    counts: np.ndarray  # uint32 (or a parallel.DiskArray)
+    offsets: np.ndarray  # int64, len = documents + 1
+
+    @classmethod
+    def of(cls, tokens: TokenBatch, *, columns: int | None = None, engine: str = "auto") -> CountRows:
+        """The count rows of every document of ``tokens``."""
+        matrix = count_matrix(tokens, columns=columns, engine=engine)
+        return cls(indices=matrix.indices.astype(np.int32, copy=False), counts=matrix.data.astype(np.uint32),
+                   offsets=matrix.indptr.astype(np.int64, copy=False))
+
+    def matrix(self, docs: np.ndarray, *, columns: int) -> sparse.csr_matrix:
+        """The canonical count matrix (float64) of documents ``docs``, one row each, in that order."""
+        indices, indptr = gather_rows(self.indices, self.offsets, docs)
+        counts, _ = gather_rows(self.counts, self.offsets, docs)
+        return sparse.csr_matrix((counts.astype(np.float64), indices, indptr), shape=(len(docs), columns))
+
+
+def number_matrix(counts: sparse.csr_matrix, is_number: np.ndarray) -> sparse.csr_matrix:
+    """Binary rows of the numeric tokens of canonical count rows (canonical too)."""
+    keep = is_number[counts.indices]
+    indptr = np.concatenate(([0], np.cumsum(keep, dtype=np.int64)))[counts.indptr]
+    return sparse.csr_matrix((np.ones(int(indptr[-1])), counts.indices[keep], indptr), shape=counts.shape)
 
 
 def row_dots(matrix: sparse.csr_matrix, left: np.ndarray, right: np.ndarray, *, engine: str = "auto") -> np.ndarray:
@@ -107,7 +141,7 @@ def row_dots(matrix: sparse.csr_matrix, left: np.ndarray, right: np.ndarray, *, 
     from dedup import kernels
 
     if kernels.use_kernels(engine, len(left), kernels.MIN_PAIRS) and matrix.has_canonical_format:
-        return kernels.sparse_row_dots(matrix.indptr, matrix.indices, matrix.data, left, right)
+        return kernels.sparse_row_dots(matrix.indptr, matrix.indices, matrix.data, left, right, columns=matrix.shape[1])
     return np.asarray(matrix[left].multiply(matrix[right]).sum(axis=1)).ravel()
 
 
@@ -169,24 +203,25 @@ def common_shingles(
 
 
 def number_agreement(
-    tokens: TokenBatch, left: np.ndarray, right: np.ndarray, *, is_number: np.ndarray | None = None, engine: str = "auto"
+    tokens: TokenBatch | None, left: np.ndarray, right: np.ndarray, *, is_number: np.ndarray | None = None,
+    engine: str = "auto", numbers: sparse.csr_matrix | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Share of the distinct numbers of the pair member with fewer numbers that the other also has,
     and whether that member has fewer than 3 numbers (too few to judge).
 
     Copies of a story carry the same figures; templated reports (monthly
-    statistics, earnings) reuse the wording with different figures.
+    statistics, earnings) reuse the wording with different figures. The rows
+    are those of ``tokens``, or of the :func:`number_matrix` ``numbers``.
     """
-    if is_number is None:
-        is_number = np.fromiter((t.isdigit() for t in tokens.vocab), dtype=bool, count=len(tokens.vocab))
-    keep = is_number[tokens.ids] if len(tokens.ids) else np.zeros(0, bool)
-    kept = np.concatenate(([0], np.cumsum(keep, dtype=np.int64)))[tokens.offsets]  # numbers before each document
-    numbers = TokenBatch(ids=tokens.ids[keep], offsets=kept, vocab=tokens.vocab, hashes=tokens.hashes)
-    matrix = count_matrix(numbers, columns=len(is_number), engine=engine)
-    matrix.data[:] = 1.0
-    counts = np.diff(matrix.indptr)
+    if numbers is None:
+        if tokens is None:
+            raise ValueError("number_agreement needs the documents' tokens or their number matrix")
+        if is_number is None:
+            is_number = np.fromiter((t.isdigit() for t in tokens.vocab), dtype=bool, count=len(tokens.vocab))
+        numbers = number_matrix(count_matrix(tokens, columns=len(is_number), engine=engine), is_number)
+    counts = np.diff(numbers.indptr)
     fewer = np.minimum(counts[left], counts[right])
-    common = row_dots(matrix, left, right, engine=engine)
+    common = row_dots(numbers, left, right, engine=engine)
     agreement = np.divide(common, fewer, out=np.ones(len(left)), where=fewer > 0)
     return agreement, fewer < 3
 
@@ -197,16 +232,18 @@ def score_pairs(
     signatures: np.ndarray,
     tfidf: sparse.csr_matrix,
     shingles: ShingleBatch,
-    tokens: TokenBatch,
+    tokens: TokenBatch | None = None,
     rows: tuple[np.ndarray, np.ndarray] | None = None,
     is_number: np.ndarray | None = None,
+    numbers: sparse.csr_matrix | None = None,
     engine: str = "auto",
 ) -> PairScores:
     """All scores of each candidate pair (an (m, 2) array of document indices).
 
     ``rows`` gives, for each pair, the rows of ``tfidf``/``shingles``/``tokens``
-    holding its two documents when those hold only a subset of the corpus
-    (default: the document indices themselves); ``is_number`` marks the
+    (or ``numbers``, the :func:`number_matrix` of those rows, given instead of
+    ``tokens``) holding its two documents when those hold only a subset of the
+    corpus (default: the document indices themselves); ``is_number`` marks the
     vocabulary's numeric tokens when already known; ``engine`` ("auto", "numba", "numpy")
     picks the kernels (the scores are the same)."""
     left, right = pairs[:, 0], pairs[:, 1]
@@ -214,7 +251,7 @@ def score_pairs(
     common = common_shingles(shingles, li, ri, engine=engine)
     sizes = shingles.sizes()
     smaller = np.minimum(sizes[li], sizes[ri])
-    numbers, few = number_agreement(tokens, li, ri, is_number=is_number, engine=engine)
+    agree, few = number_agreement(tokens, li, ri, is_number=is_number, engine=engine, numbers=numbers)
     return PairScores(
         left=left,
         right=right,
@@ -222,7 +259,7 @@ def score_pairs(
         cosine=row_dots(tfidf, li, ri, engine=engine),
         containment=np.divide(common, smaller, out=np.zeros(len(left)), where=smaller > 0),
         common=common,
-        numbers=numbers,
+        numbers=agree,
         few_numbers=few,
     )
 

@@ -228,12 +228,15 @@ def common_counts(
     return out
 
 
-def sparse_row_dots(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """Row-pair dot products of a canonical CSR matrix, bit-identical to scipy's multiply().sum(axis=1)."""
+def sparse_row_dots(
+    indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, left: np.ndarray, right: np.ndarray, *, columns: int
+) -> np.ndarray:
+    """Row-pair dot products of a canonical CSR matrix with ``columns`` columns, bit-identical to
+    scipy's multiply().sum(axis=1); fastest when pairs come sorted by left row."""
     out = np.empty(len(left), dtype=np.float64)
     weights = np.ones(len(left))
     _run(_k("sparse_row_dots"), _ranges(weights, _threads()), indptr.astype(np.int64, copy=False),
-         indices.astype(np.int64, copy=False), data, np.ascontiguousarray(left, dtype=np.int64),
+         indices.astype(np.int32, copy=False), data, columns, np.ascontiguousarray(left, dtype=np.int64),
          np.ascontiguousarray(right, dtype=np.int64), out)
     return out
 
@@ -318,7 +321,7 @@ def warm_up() -> None:
     minhash_sets(np.zeros(1, np.uint32), np.array([0, 1], np.int64), a=a, b=a)
     pairs = np.zeros(1, dtype=np.int64)
     common_counts(np.zeros(1, np.uint32), np.array([0, 1], np.int64), np.zeros(1, np.uint32), np.array([0, 1], np.int64), pairs, pairs)
-    sparse_row_dots(np.array([0, 1], np.int64), np.zeros(1, np.int64), np.ones(1), pairs, pairs)
+    sparse_row_dots(np.array([0, 1], np.int64), np.zeros(1, np.int32), np.ones(1), pairs, pairs, columns=1)
     doc_frequency(ids, offsets, 1)
     VocabTable().insert(hashes)
     from dedup.tokenize import char_classes

@@ -26,6 +26,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from dedup import kernels
+from dedup.confirm import CountRows
 from dedup.document import Document, date_sort_key
 from dedup.errors import InputError
 from dedup.fingerprint import shingle_signatures
@@ -231,6 +232,7 @@ class Corpus:
     dates: np.ndarray
     compilations: np.ndarray
     tokens: TokenBatch
+    counts: CountRows  # each document's distinct tokens with their counts (the TF-IDF rows before weighting)
     shingles: ShingleBatch
     signatures: np.ndarray
     df: np.ndarray  # documents containing each vocabulary entry
@@ -244,7 +246,7 @@ class Corpus:
         return len(self.ids)
 
     def close(self) -> None:
-        for array in (self.tokens.ids, self.shingles.hashes):
+        for array in (self.tokens.ids, self.shingles.hashes, self.counts.indices, self.counts.counts):
             if isinstance(array, DiskArray):
                 array.close()
         if self._tmp is not None:
@@ -263,6 +265,10 @@ class _Merger:
         self.numbers = np.zeros(1 << 16, dtype=bool)
         self.token_ids = _Column("tokens.int32", np.int32)
         self.token_lengths: list[np.ndarray] = []
+        self.count_ids = _Column("counts.int32", np.int32)
+        self.count_values = _Column("counts.uint32", np.uint32)
+        self.count_sizes: list[np.ndarray] = []
+        self.use_numba = use_numba
         self.shingles = _Column("shingles.uint32", np.uint32)
         self.shingle_sizes: list[np.ndarray] = []
         self.sigs = _Column("signatures.uint32", np.uint32)
@@ -295,17 +301,25 @@ class _Merger:
             self.word_lengths.append(np.asarray(lengths)[fresh])
             self.numbers[gids[fresh]] = np.asarray(part["numbers"])[fresh]
         self.df[gids] += part["df"]  # gids are distinct
-        self.token_ids.append(gids[part["ids"]])  # type: ignore[index]
+        token_ids = gids[part["ids"]].astype(np.int32)  # type: ignore[index]
+        self.token_ids.append(token_ids)
         self.token_lengths.append(np.diff(part["offsets"]))  # type: ignore[arg-type]
+        # Count rows need the global ids (their order is the TF-IDF column order), so they are built here.
+        rows = CountRows.of(TokenBatch(ids=token_ids, offsets=part["offsets"], vocab=[], hashes=gids),  # type: ignore[arg-type]
+                            columns=size, engine="numba" if self.use_numba else "numpy")
+        self.count_ids.append(rows.indices)
+        self.count_values.append(rows.counts)
+        self.count_sizes.append(np.diff(rows.offsets))
         self.shingles.append(part["shingles"])  # type: ignore[arg-type]
         self.shingle_sizes.append(np.diff(part["shingle_offsets"]))  # type: ignore[arg-type]
         self.sigs.append(np.asarray(part["signatures"]).ravel())
         self.compilations.append(part["compilations"])  # type: ignore[arg-type]
         for k, v in part["seconds"].items():  # type: ignore[union-attr]
             self.worker_seconds[k] += v
-        if self.tmp is None and self.token_ids.nbytes() + self.shingles.nbytes() > self.spill_bytes:
+        held = self.token_ids.nbytes() + self.shingles.nbytes() + self.count_ids.nbytes() + self.count_values.nbytes()
+        if self.tmp is None and held > self.spill_bytes:
             self.tmp = tempfile.mkdtemp(prefix="dedup-", dir=self.tmpdir)
-            for column in (self.token_ids, self.shingles, self.sigs):
+            for column in (self.token_ids, self.count_ids, self.count_values, self.shingles, self.sigs):
                 column.spill(self.tmp)
 
     def finish(self, ids: list[str], dates: list[float]) -> Corpus:
@@ -325,10 +339,12 @@ class _Merger:
         tokens = TokenBatch(ids=self.token_ids.finish(), offsets=offsets(self.token_lengths), vocab=words,  # type: ignore[arg-type]
                             hashes=self.table.hashes[:size].copy())
         shingles = ShingleBatch(hashes=self.shingles.finish(), offsets=offsets(self.shingle_sizes))  # type: ignore[arg-type]
+        counts = CountRows(indices=self.count_ids.finish(), counts=self.count_values.finish(),  # type: ignore[arg-type]
+                           offsets=offsets(self.count_sizes))
         sigs = self.sigs.finish(load=True).reshape(len(ids), self.num_perm)  # type: ignore[union-attr]
         comp = np.concatenate(self.compilations) if self.compilations else np.zeros(0, bool)
         return Corpus(
-            ids=ids, dates=np.asarray(dates, dtype=np.float64), compilations=comp, tokens=tokens, shingles=shingles,
+            ids=ids, dates=np.asarray(dates, dtype=np.float64), compilations=comp, tokens=tokens, counts=counts, shingles=shingles,
             signatures=sigs, df=self.df[:size].copy(), is_number=self.numbers[:size].copy(),
             worker_seconds=dict(self.worker_seconds), spilled=self.tmp is not None, _tmp=self.tmp,
         )

@@ -14,7 +14,7 @@ from dedup import kernels
 from dedup.candidates import candidate_pairs
 from dedup.clusters import link_stories, name_stories
 from dedup.digests import find_digests
-from dedup.confirm import PairScores, gather_rows, is_copy, score_pairs, tfidf_matrix
+from dedup.confirm import PairScores, gather_rows, is_copy, number_matrix, score_pairs, tfidf_weights
 from dedup.document import Document
 from dedup.errors import OptionError
 from dedup.fingerprint import shingle_signatures
@@ -189,19 +189,20 @@ def cluster(
     return result
 
 
-_SCORE_TOKENS = 8_000_000  # tokens of the documents scored at once (bounds memory on large corpora)
+_SCORE_TOKENS = 8_000_000  # distinct tokens of the documents scored at once (bounds memory on large corpora)
 
 
 def _score_corpus(pairs: np.ndarray, corpus: Corpus) -> PairScores:
     """:func:`dedup.confirm.score_pairs` for a prepared corpus, in batches of pairs: each batch
-    reads only its documents' tokens and shingles and builds only their TF-IDF rows (with the idf
-    of the whole corpus), so the scores are the same and memory stays bounded."""
+    reads only its documents' count rows and shingles and weighs only their TF-IDF rows (with the
+    idf of the whole corpus), so the scores are the same and memory stays bounded."""
     m = len(pairs)
     sigs = corpus.signatures
-    tokens, shingles = corpus.tokens, corpus.shingles
-    parts: list[PairScores] = []
-    lengths = tokens.lengths()
-    cost = lengths[pairs[:, 0]] + lengths[pairs[:, 1]] if m else np.zeros(0, np.int64)
+    rows, shingles = corpus.counts, corpus.shingles
+    columns = len(corpus.df)
+    engine = "numba" if kernels.use_kernels("auto", int(rows.offsets[-1])) else "numpy"
+    sizes = np.diff(rows.offsets)
+    cost = sizes[pairs[:, 0]] + sizes[pairs[:, 1]] if m else np.zeros(0, np.int64)
     bounds = [0]
     if m:
         cum = np.cumsum(cost)
@@ -210,23 +211,21 @@ def _score_corpus(pairs: np.ndarray, corpus: Corpus) -> PairScores:
             base = cum[start - 1] if start else 0
             stop = int(np.searchsorted(cum, base + _SCORE_TOKENS, side="right"))
             bounds.append(min(m, max(stop, start + 1)))
-    engine = "numba" if kernels.use_kernels("auto", len(tokens.ids)) else "numpy"
+    parts: list[PairScores] = []
     for lo, hi in zip(bounds[:-1], bounds[1:]):
         left, right = pairs[lo:hi, 0], pairs[lo:hi, 1]
         docs = np.unique(np.concatenate((left, right)))
         li, ri = np.searchsorted(docs, left), np.searchsorted(docs, right)
         sh_values, sh_offsets = gather_rows(shingles.hashes, shingles.offsets, docs)
-        local_shingles = ShingleBatch(hashes=sh_values, offsets=sh_offsets)
-        tok_values, tok_offsets = gather_rows(tokens.ids, tokens.offsets, docs)
-        local_tokens = TokenBatch(ids=tok_values, offsets=tok_offsets, vocab=tokens.vocab, hashes=tokens.hashes)
-        tfidf = tfidf_matrix(local_tokens, rows=np.arange(len(docs)), df=corpus.df, documents=len(corpus), engine=engine)
-        parts.append(score_pairs(pairs[lo:hi], signatures=sigs, tfidf=tfidf, shingles=local_shingles,
-                                 tokens=local_tokens, rows=(li, ri), is_number=corpus.is_number, engine=engine))
+        counts = rows.matrix(docs, columns=columns)
+        numbers = number_matrix(counts, corpus.is_number)
+        tfidf = tfidf_weights(counts, df=corpus.df, documents=len(corpus))
+        parts.append(score_pairs(pairs[lo:hi], signatures=sigs, tfidf=tfidf, numbers=numbers, rows=(li, ri),
+                                 shingles=ShingleBatch(hashes=sh_values, offsets=sh_offsets), engine=engine))
     if not parts:
         return score_pairs(np.zeros((0, 2), dtype=np.int64), signatures=sigs, tfidf=sparse.csr_matrix((len(corpus), 1)),
                            shingles=ShingleBatch(hashes=np.zeros(0, np.uint32), offsets=np.zeros(len(corpus) + 1, np.int64)),
-                           tokens=TokenBatch(ids=np.zeros(0, np.int32), offsets=np.zeros(len(corpus) + 1, np.int64),
-                                             vocab=[], hashes=np.zeros(0, np.uint64)))
+                           numbers=sparse.csr_matrix((len(corpus), 1)))
     if len(parts) == 1:
         return parts[0]
     return PairScores(**{name: np.concatenate([getattr(p, name) for p in parts]) for name in PairScores.__dataclass_fields__})

@@ -12,6 +12,7 @@ from scipy import sparse
 from dedup import Document, cluster, kernels, parallel, pipeline
 from dedup.confirm import common_shingles, count_matrix, document_frequency, number_agreement, row_dots, score_pairs, tfidf_matrix
 from dedup.fingerprint import shingle_signatures, signatures
+from dedup.candidates import candidate_pairs
 from dedup.parallel import DiskArray, prepare_corpus
 from dedup.shingle import shingle_batch
 from dedup.tokenize import tokenize_batch
@@ -191,6 +192,18 @@ def test_streamed_corpus_equals_one_batch() -> None:
         assert np.array_equal(corpus.signatures, batch.signatures)
         assert np.array_equal(corpus.df, document_frequency(batch.tokens))
         assert np.array_equal(corpus.compilations, batch.compilations)
+        counts = count_matrix(batch.tokens)
+        assert np.array_equal(np.asarray(corpus.counts.indices), counts.indices)
+        assert np.array_equal(np.asarray(corpus.counts.counts), counts.data)
+        assert np.array_equal(corpus.counts.offsets, counts.indptr)
+        # the corpus scorer (count rows gathered in batches) gives the scores of the plain scikit-learn path
+        pairs = candidate_pairs(batch.signatures, threshold=0.1)
+        assert len(pairs) > 50
+        expected = score_pairs(pairs, signatures=batch.signatures, tfidf=tfidf_matrix(batch.tokens),
+                               shingles=batch.shingles, tokens=batch.tokens, engine="numpy")
+        pipeline_scores = pipeline._score_corpus(pairs, corpus)
+        for name in expected.__dataclass_fields__:
+            assert np.array_equal(getattr(pipeline_scores, name), getattr(expected, name)), name
     finally:
         corpus.close()
 
