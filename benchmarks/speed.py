@@ -269,7 +269,10 @@ def measure(pipeline: str, corpus: Path, workers: int | None) -> dict:
         load_average_after=os.getloadavg()[0],
     )
     if result.get("docs") and result.get("seconds"):
-        result["docs_per_second"] = result["docs"] / result["seconds"]
+        # end to end: the interpreter's start, imports and JIT cache loading count (fingerprinting
+        # alone is the practical limit of one step, timed in-process)
+        result["docs_per_second"] = result["docs"] / (result["seconds"] if pipeline == "fingerprint" else wall)
+        result["docs_per_second_in_process"] = result["docs"] / result["seconds"]
     return result
 
 
