@@ -143,7 +143,7 @@ def tokenize(
             lo, hi = groups[g]
             need = int(doc_starts[hi] - doc_starts[lo])
             if need > size:
-                size = max(need, TOKENIZE_GROUP)
+                size = need
                 dead = np.empty(size, dtype=np.uint8)
                 keys = np.empty(size, dtype=np.uint64)
                 starts = np.empty(size, dtype=np.int64)
@@ -196,7 +196,8 @@ def count_rows(ids: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.nda
 def first_occurrence_ids(keys: np.ndarray) -> np.ndarray:
     """Ids of ``keys`` numbered 0, 1, ... in order of first occurrence."""
     out = np.empty(len(keys), dtype=np.int64)
-    size, done, next_id = 1 << 16, 0, 0
+    # distinct keys are far fewer than keys in text: start small, double when half full
+    size, done, next_id = 1 << min(16, max(3, len(keys).bit_length())), 0, 0
     while done < len(keys):
         size *= 2
         table_keys = np.zeros(size, dtype=np.uint64)
