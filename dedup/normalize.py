@@ -41,11 +41,34 @@ _FOLD.update({ord("ё"): "е", ord("Ё"): "Е"})
 # emoji included, sends the text through the translate.)
 _FOLD_RE = re.compile("[" + "".join(f"\\u{c:04x}" for c in _FOLD if c < 0x10000) + "\U00010000-\U0010ffff]")
 # Digit groups separated by a no-break, figure, thin or narrow no-break space ("1 180 000" in French, Polish, Russian).
-_GROUP_GAP = re.compile(r"\d[\u00a0\u2007\u2009\u202f]\d")
+_GAPS = "\u00a0\u2007\u2009\u202f"
+_GROUP_GAP = re.compile(rf"\d[{_GAPS}]\d")
 _GROUPED = re.compile(r"(?<![\d.,])\d{1,3}(?:[\u00a0\u2007\u2009\u202f]\d{3})+(?!\d)")
 # Digit groups separated by dots: only with two or more dots ("1.200.000"; a decimal has one, a date has 2-digit groups).
 _DOTTED = re.compile(r"(?<![\d.,])\d{1,3}(?:\.\d{3}){2,}(?!\d|\.\d)")
 _DOTTED_HINT = re.compile(r"\.\d{3}\.\d{3}")
+
+
+# Most text is Latin-1, and in it a few regex scans over the whole text can be skipped: the code points of a Latin-1 text
+# other than plain ASCII are found by one fast bytes.translate (_rare), and none of them is in _FOLD.
+_CHAR_CODES = frozenset(map(ord, _CHAR_MAP))
+_PLAIN = bytes(c for c in (*range(0x20, 0x7F), ord("\n")) if c not in _CHAR_CODES)   # printable ASCII but "`", and "\n"
+assert min(_FOLD) > 0xFF
+
+
+def _rare(text: str) -> frozenset[int] | None:
+    """The code points of ``text`` not in _PLAIN; None when some are beyond Latin-1."""
+    try:
+        return frozenset(text.encode("latin-1").translate(None, _PLAIN))
+    except UnicodeEncodeError:
+        return None
+
+
+def _unify(text: str, rare: frozenset[int] | None) -> str:
+    """``text`` with the characters of _CHAR_MAP replaced; ``rare`` holds (at least) its rare code points, see _rare."""
+    if rare is not None and rare.isdisjoint(_CHAR_CODES):
+        return text
+    return _CHAR_RE.sub(_char_sub, text)
 
 
 def _fold(text: str) -> str:
@@ -118,8 +141,16 @@ _UI = ("advertisement story continue scroll media read more latest end ends xxx 
 
 
 def _alt(words: list[str]) -> str:
-    """A regex alternation of literal words, longest first."""
-    return "|".join(sorted(map(re.escape, words), key=len, reverse=True))
+    """A regex alternation of literal words, longest first, grouped by first letter ("j(?:anuary|une)|f(?:ebruary)"):
+    the regex engine then tries only the words of the letter at hand (with IGNORECASE it cannot skip them fast)."""
+    groups: dict[str, list[str]] = {}
+    for word in sorted(map(re.escape, words), key=len, reverse=True):
+        assert word[0].isalnum(), word
+        groups.setdefault(word[0], []).append(word[1:])
+    # Two first letters that IGNORECASE takes for one (like "s" and "ſ") would split one group in two.
+    same_letter = {first: re.compile(first, re.I).fullmatch for first in groups}
+    assert not any(same_letter[a](b) for a in groups for b in groups if a != b)
+    return "|".join(f"{first}(?:{'|'.join(rests)})" for first, rests in groups.items())
 
 
 _MONTH = rf"(?i:(?:{_alt(_MONTHS)})\.?)"
@@ -135,6 +166,7 @@ _TOKEN = (rf"(?:(?:{_alt(_WEEKDAYS)})(?:day|-feira)?\.?|thứ (?:hai|ba|tư|năm
 _DATE_LINE = re.compile(rf"[\W_]*(?:{_TOKEN}(?:[\s,.|/·•:()\[\]-]+|$))+", re.I)
 _DATE_SIGNAL = re.compile(rf"\d{{1,2}}[:h]\d\d|\d月\d{{1,2}}日|min(?:ute)?s? read|\d([./-])\d{{1,2}}\1\d|\bago\b|\b{_MONTH}[\s,]*\d|\d[\s.]*{_MONTH}\b", re.I)
 _DECIMAL = re.compile(r"\d\.\d+(?![\d.])")
+_DIGIT = re.compile(r"\d")
 _DATE_WORD = re.compile(rf"\d([./-])\d{{1,2}}\1\d|\b{_MONTH}\b")
 _DATE_END = re.compile(rf"(?:{_MONTH}\s*\d{{1,2}},?\s*\d{{4}}|\d{{1,2}}\s*{_MONTH}\s*\d{{4}})\.$")
 
@@ -188,6 +220,7 @@ _SHORT_FIRST = frozenset(_AGENCIES + "By By: More Read Latest Associated Agence 
 _SHORT_FIRST_LOW = frozenset(_UI + ["reuter", "reuters", "http", "https", "www"])
 _SHORT_LAST = frozenset(_AGENCIES + ["Press", "Presse", "Association"])
 _SHORT_LAST_LOW = frozenset(_STAFF + ["reuter", "reuters"])
+_SOCIAL_WORDS = frozenset(_SOCIAL)
 _DATE_FIRST = frozenset([w.split()[0] for w in _MONTHS + _WEEKDAYS + _LABELS] + "thứ chủ cn jum'at just yesterday today an a one".split())
 # How lines in scripts written without spaces start when a rule might apply (their first "word" can be the whole line).
 _UNSPACED_HEAD = re.compile(r"相关|相關|延伸|関連|本报|本報|新华社|新華社|记者|記者|来源|來源|出典|更新|发布|發布|配信|公開|【|อ่าน")
@@ -226,6 +259,9 @@ _CREDIT = (rf"(?:{_AGENCY}|EPA(?:-EFE)?|Getty(?: Images)?|GETTY(?: IMAGES)?|POOL
 _CREDIT_END = re.compile(
     rf"(?:^|\s|\()(?:{_CREDIT}|{_PERSON}\s*/\s*(?:{_AGENCY}|Getty Images|EPA)|\((?:AP|AFP|Reuters|EPA|File) (?i:photo)\b[^()]{{0,80}}\)"
     r"|(?i:\((?:file )?photo(?: by)?\s*[:/]?[^()]{1,60}\)))\s*\)?\.?$")
+# What _CREDIT_END needs: the text after its last "/" starts with a capital or "via " ("/File Photo", "/ AFP"), or a ")"
+# followed only by spaces, ")" and "." ends the line.
+_CREDIT_HINT = re.compile(r"/\s*(?:[A-Z]|via )[^/]*$|\)[\s).]*$")
 _TAIL_HINT = re.compile(r"syndicated feed|contributed (?:to this (?:report|story|article)|reporting)")
 _CONTACT = re.compile(r"(?:[^@]{0,30}:\s*|(?:\S+\s+){0,4})[\w.+-]+@[\w-]+\.[\w.]+|@\w+(?:\s+\S+){0,3}")
 _CREDIT_CUT = re.compile(r"/[A-Z][\w'’-]*$")
@@ -233,22 +269,28 @@ _CREDIT_TAIL = re.compile(rf"{_NAME}(?: {_NAME})?(?:/[\w ]{{1,20}})*")
 _TERMINAL = tuple('.!?:;")]\'')
 
 # ----------------------------------------------------------------------------- datelines and mastheads
-_DATELINE_STRONG = re.compile(
-    rf"(?:[A-Z][^\s()]*(?:[ ,]+[^\s()]+){{0,6}}?\s*\({_AGENCY_ANY}\)|\({_AGENCY}(?:/{_AGENCY})*\))\s*(?:[-–—:]+\s*|(?=[A-Z\"]))"
-    rf"|[A-Z][A-Z.'’-]+(?:\s+[A-Z][A-Z.'’-]+)*(?:,\s*[A-Z][\w.]*)*,\s*{_MONTH}\s*\d{{1,2}}(?:,\s*\d{{4}})?\s*[-–—]+\s*")
+# A strong dateline is one of two forms, each tried only on lines that start like it (see _strong_dateline).
+_DATELINE_PAREN = re.compile(
+    rf"(?:[A-Z][^\s()]*(?:[ ,]+[^\s()]+){{0,6}}?\s*\({_AGENCY_ANY}\)|\({_AGENCY}(?:/{_AGENCY})*\))\s*(?:[-–—:]+\s*|(?=[A-Z\"]))")
+_DATELINE_MONTH = re.compile(
+    rf"[A-Z][A-Z.'’-]+(?:\s+[A-Z][A-Z.'’-]+)*(?:,\s*[A-Z][\w.]*)*,\s*{_MONTH}\s*\d{{1,2}}(?:,\s*\d{{4}})?\s*[-–—]+\s*")
+_CAPITALS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_CAPITALS_ETC = _CAPITALS | frozenset(".'’-")
+_CAPITALS_PAREN = _CAPITALS | frozenset("(")
 _DATELINE_WEAK = re.compile(r"[A-Z]{2}[A-Z'’-]*(?:\s+[A-Z][A-Z.'’-]+){0,3}(?:,\s*[A-Z][\w.]+(?:\s+[A-Z][\w.]+)?)?\s*(?:[-–—]{1,2}|:)\s+"
                             r"|[A-Z][a-z]{2,}(?:-[A-Z][a-z]+)*\s+[-–—]{1,2}\s+")
-_MASTHEAD = re.compile(r"(?=[A-Z])(?:The\s+)?(?:[A-Z][\w&'.-]*\s+){0,3}(?:[A-Z][\w&'.-]*?)?(?i:times|post|herald|gazette|tribune|journal"
-                       r"|news|daily|chronicle|observer|courier|review|report|ledger|digest|network|online|today|telegraph|guardian"
-                       r"|independent|express|mirror|standard|mail|insider|wire|monitor|record|register|bulletin|dispatch|inquirer"
-                       r"|examiner|sentinel|weekly|magazine|watch|hub|press|star|globe|nation|voice|leader|line|international)"
-                       r"(?:\s+(?:\d+|[A-Z]{2,4}))?")
+_MASTHEAD_WORDS = ("times post herald gazette tribune journal news daily chronicle observer courier review report ledger digest "
+                   "network online today telegraph guardian independent express mirror standard mail insider wire monitor record "
+                   "register bulletin dispatch inquirer examiner sentinel weekly magazine watch hub press star globe nation voice "
+                   "leader line international").split()
+_MASTHEAD = re.compile(rf"(?=[A-Z])(?:The\s+)?(?:[A-Z][\w&'.-]*\s+){{0,3}}(?:[A-Z][\w&'.-]*?)?(?i:{_alt(_MASTHEAD_WORDS)})"
+                       r"(?:\s+(?:\d+|[A-Z]{2,4}))?")                # (only ever fullmatched: the word order is free)
 
 
 def _line_rule(s: str) -> int:
     """0 = story text; 1 = boilerplate line; 2 = footer line (a wrapped tail may follow); 3 = photo credit."""
     words = s.count(" ") + 1
-    if words <= 60 and ("/" in s[-70:] or s.endswith((")", ")."))) and _CREDIT_END.search(s, max(0, len(s) - 160)):
+    if words <= 60 and ("/" in s[-70:] or s.endswith((")", ")."))) and _credit_end(s):
         return 3
     first, _, rest = s.partition(" ")
     first = first.strip(_PUNCT)
@@ -261,26 +303,59 @@ def _line_rule(s: str) -> int:
         if words <= 12:
             last = rest.rpartition(" ")[2].strip(_PUNCT)
             if (first in _SHORT_FIRST or low in _SHORT_FIRST_LOW or last in _SHORT_LAST or last.lower() in _SHORT_LAST_LOW
-                    or words == 1 or head or (low in _SOCIAL and last.lower() in _SOCIAL)
+                    or words == 1 or head or (low in _SOCIAL_WORDS and last.lower() in _SOCIAL_WORDS)
                     or s.rstrip(" -–—:").endswith(")")) and _SHORT.fullmatch(s):
                 return 1
         if (low in _DATE_FIRST or first[:1].isdigit() or head) and (not s.endswith(".") or s.endswith((".m.", " น.", " г.")))\
-                and _DATE_LINE.fullmatch(s) and _DATE_SIGNAL.search(s) and len(_DATE_WORD.findall(s)) < 3 \
-                and len(_DECIMAL.findall(s)) < 2:
+                and _may_signal_date(s) and _DATE_LINE.fullmatch(s) and _DATE_SIGNAL.search(s) \
+                and len(_DATE_WORD.findall(s)) < 3 and len(_DECIMAL.findall(s)) < 2:
             return 1
     if low in _FOOTER_FIRST or low[:1] == "©" or head:
         if words <= 40 and _FOOTER.match(s):
             return 2
         if low in _REPORTING_FIRST and _REPORTING.fullmatch(s):
             return 2
-    if words <= 40 and _TAIL_HINT.search(s.lower()):
+    if words <= 40 and _tail_hint(s):
         return 2
     return 1 if words <= 12 and "@" in s and _CONTACT.fullmatch(s) else 0
 
 
+def _may_signal_date(s: str) -> bool:
+    """Whether the line has what _DATE_SIGNAL needs: a digit, or "ago" or "read" (letters IGNORECASE matches in ASCII only)."""
+    if _DIGIT.search(s):
+        return True
+    low = s.lower()
+    return "ago" in low or "read" in low
+
+
+def _credit_end(s: str) -> bool:
+    """Whether the line ends with a photo credit (_CREDIT_END, tried only after a "/ Name" or a ")" near its end)."""
+    start = max(0, len(s) - 160)
+    return _CREDIT_HINT.search(s, start) is not None and _CREDIT_END.search(s, start) is not None
+
+
+def _tail_hint(s: str) -> bool:
+    """Whether the line says it comes from a syndicated feed or names contributors (_TAIL_HINT, checked for its words first)."""
+    low = s.lower()
+    return ("syndicated feed" in low or "contributed " in low) and _TAIL_HINT.search(low) is not None
+
+
+def _strong_dateline(s: str) -> re.Match[str] | None:
+    """The strong dateline the line starts with: "PARIS (AFP) -" or "(AFP)", tried only when its first "(" follows at
+    most seven words (the regex takes no more; a lone "," is no word), else "LONDON, June 18 -", tried only when the
+    line starts with two capitals and has a ","."""
+    m = None
+    paren = s.find("(")
+    if paren >= 0 and s[:1] in _CAPITALS_PAREN and sum(1 for word in s[:paren].split() if word.strip(",")) <= 7:
+        m = _DATELINE_PAREN.match(s)
+    if m is None and s[:1] in _CAPITALS and s[1:2] in _CAPITALS_ETC and "," in s:
+        m = _DATELINE_MONTH.match(s)
+    return m
+
+
 def _strip_dateline(s: str) -> str | None:
     """The line without its dateline prefix, or None when it has none."""
-    m = (_DATELINE_STRONG.match(s) if "(" in s[:90] or s[:2].isupper() else None) or (
+    m = (_strong_dateline(s) if "(" in s[:90] or s[:2].isupper() else None) or (
         _DATELINE_WEAK.match(s) if s[:1].isupper() else None)
     if m is None:
         return None
@@ -297,10 +372,9 @@ def count_datelines(text: str) -> int:
     A story has one; a briefing or roundup that compiles several stories has one per story.
     """
     count = 0
-    for line in text.split("\n"):
-        s = line.lstrip()
+    for s in map(str.lstrip, filter(None, text.split("\n"))):
         if s[:2].isupper() or "(" in s[:90]:
-            m = _DATELINE_STRONG.match(_view(s))
+            m = _strong_dateline(_view(s))
             count += m is not None and m.end() < len(s)
     return count
 
@@ -309,17 +383,19 @@ def _view(line: str) -> str:
     """The line as the rules see it: stripped, and for non-ASCII lines with unified spaces, quotes and dashes."""
     if line.isascii():
         return line.strip()
-    return " ".join(_fold(_CHAR_RE.sub(_char_sub, line)).split())
+    rare = _rare(line)
+    line = _unify(line, rare)
+    return " ".join((line if rare is not None else _fold(line)).split())
 
 
 def strip_boilerplate(text: str) -> str:
     """Remove syndication boilerplate lines/prefixes, keep story text untouched otherwise."""
     lines = text.split("\n")
-    s = [_view(ln) for ln in lines]
+    s = [_view(ln) if ln else "" for ln in lines]
     n = len(lines)
     kind = [_line_rule(x) if x else 0 for x in s]
     keep = [k == 0 for k in kind]
-    for i in range(n):
+    for i in [i for i, k in enumerate(kind) if k >= 2]:
         if kind[i] == 3:                                          # a caption wrapped over several lines
             first, lone = i, _CREDIT_END.match(s[i]) is not None
             while first > max(i - 3, 0) and s[first - 1] and keep[first - 1] and (
@@ -347,8 +423,8 @@ def strip_boilerplate(text: str) -> str:
             continue
         seen += 1
         long_line = s[i].count(" ") >= 12
-        if seen <= 3 and s[i].count(" ") < 6 and s[i][0].isupper() and _MASTHEAD.fullmatch(s[i]) and (
-                i + 1 == n or not s[i + 1] or not keep[i + 1] or s[i + 1].endswith(_TERMINAL)):
+        if seen <= 3 and s[i].count(" ") < 6 and s[i][0].isupper() and (
+                i + 1 == n or not s[i + 1] or not keep[i + 1] or s[i + 1].endswith(_TERMINAL)) and _MASTHEAD.fullmatch(s[i]):
             keep[i] = False
             continue
         rest = _strip_dateline(s[i])
@@ -361,14 +437,14 @@ def strip_boilerplate(text: str) -> str:
             break
         if long_line or seen >= 5:
             break
-    for i in range(1, n):                                         # "... will be paid on" / "April 12." is a wrapped sentence
-        if kind[i] == 1 and not keep[i] and s[i].endswith(".") and keep[i - 1] and s[i - 1].count(" ") >= 5 \
+    for i in [i for i, k in enumerate(kind) if k == 1 and i]:     # "... will be paid on" / "April 12." is a wrapped sentence
+        if not keep[i] and s[i].endswith(".") and keep[i - 1] and s[i - 1].count(" ") >= 5 \
                 and not s[i - 1].endswith(_TERMINAL):
             keep[i] = True
     out: list[str] = []
-    for i in range(n):
-        if keep[i] and (s[i] or (out and out[-1].strip())):
-            out.append(lines[i])
+    for line, view, kept in zip(lines, s, keep):
+        if kept and (view or (out and out[-1].strip())):
+            out.append(line)
     while out and not out[-1].strip():
         out.pop()
     return "\n".join(out)
@@ -385,15 +461,30 @@ def _strip_tags(text: str) -> str:
         text = new
 
 
-def _clean(text: str) -> str:
-    """NFKC, unify quotes/dashes/spaces/line ends, collapse whitespace (no per-character Python work)."""
+def _clean(text: str, *, spaced: bool = False) -> str:
+    """NFKC, unify quotes/dashes/spaces/line ends, collapse whitespace (no per-character Python work). ``spaced``: the
+    text is a _clean result (case-folded perhaps), its whitespace already collapsed unless another step changes it."""
+    given = text
+    rare = _rare(text)                                            # (each step below keeps it a superset)
     if not text.isascii():
-        if _GROUP_GAP.search(text):
+        if any(gap in text for gap in _GAPS) and _GROUP_GAP.search(text):
             text = _GROUPED.sub(_join_groups, text)
-        text = _fold(unicodedata.normalize("NFKC", _CHAR_RE.sub(_char_sub, text)))
-    text = _CHAR_RE.sub(_char_sub, text.replace("\r\n", "\n"))
+        unified = _unify(text, rare)
+        text = unicodedata.normalize("NFKC", unified)
+        if rare is None or text != unified:                      # (quotes and dashes were often all it had beyond Latin-1)
+            rare = _rare(text)
+        if rare is None:
+            text = _fold(text)
+    if rare is None or ord("\r") in rare:
+        text = text.replace("\r\n", "\n")
+    text = _unify(text, rare)
     if _DOTTED_HINT.search(text):
         text = _DOTTED.sub(_join_dotted, text)
+    return given if spaced and text == given else _collapse(text)
+
+
+def _collapse(text: str) -> str:
+    """Runs of spaces as one, no space next to a newline, at most one blank line, no space or newline at either end."""
     while "  " in text:
         text = text.replace("    ", " ").replace("  ", " ")
     text = text.replace(" \n", "\n").replace("\n ", "\n")
@@ -419,21 +510,31 @@ def normalize(text: str, *, strip_boilerplate: bool = True) -> str:
     quotes/apostrophes/dashes unified, whitespace collapsed (keep paragraph breaks as "\\n")."""
     out = text
     for _ in range(4):
-        cur = _clean(_markup(out))
+        cur = cleaned = _clean(_markup(out))
         if strip_boilerplate:
             cur = _strip(cur)
             page = strip_page_boilerplate(cur)
             if page != cur:                                       # it can leave a space or blank lines at a cut
-                cur = _clean(page)
-        cur = cur.casefold()
-        if not cur.isascii():
-            cur = _clean(cur)
-            if cur.casefold() != cur:
-                cur = _clean(cur.casefold())
-        if not (_markup(cur) != cur or (not cur.isascii() and (cur.casefold() != cur or _clean(cur) != cur))) or cur == out:
+                cur = cleaned = _clean(page)
+        cur, settled = _settle_case(cur.casefold(), spaced=(cur == cleaned))
+        if (settled and _markup(cur) == cur) or cur == out:
             return cur
         out = cur                                                 # rare: casefold/NFKC made new entities, tags or capitals
     return out
+
+
+def _settle_case(text: str, *, spaced: bool) -> tuple[str, bool]:
+    """Case-folded ``text`` cleaned again (and case-folded and cleaned once more when that changes it), and whether
+    the result is settled: ASCII, or left unchanged by both casefold and _clean. ``spaced`` as for _clean (casefold
+    neither makes nor removes spaces and newlines)."""
+    if text.isascii():
+        return text, True
+    cleaned = _clean(text, spaced=spaced)
+    folded = cleaned.casefold()
+    if folded != cleaned:
+        cleaned = _clean(folded, spaced=True)
+        return cleaned, cleaned.isascii() or (cleaned.casefold() == cleaned and _clean(cleaned, spaced=True) == cleaned)
+    return cleaned, cleaned.isascii() or cleaned == text or _clean(cleaned, spaced=True) == cleaned  # (_clean(text) is cleaned)
 
 
 _strip = strip_boilerplate

@@ -68,12 +68,15 @@ _STRONG_FULL = re.compile(rf"(?:{_STRONG.lower()})")
 
 def _hits(text: str) -> tuple[list[int], list[tuple[int, str]]]:
     """Positions of strong hits and (position, word) of weak hits, in one scan when lower-casing keeps positions."""
-    low = text.lower()
-    if len(low) != len(text):  # a few characters change length when lower-cased: scan the original twice
-        return ([m.start() for m in _STRONG_RE.finditer(text)],
-                [(m.start(), m.group().lower()) for m in _WEAK_RE.finditer(text)])
+    matches = _quick_matches(text)
+    if matches is None:
+        low = text.lower()
+        if len(low) != len(text):  # a few characters change length when lower-cased: scan the original twice
+            return ([m.start() for m in _STRONG_RE.finditer(text)],
+                    [(m.start(), m.group().lower()) for m in _WEAK_RE.finditer(text)])
+        matches = _ANY_RE.finditer(low)
     strong, weak = [], []
-    for m in _ANY_RE.finditer(low):
+    for m in matches:
         if _STRONG_FULL.fullmatch(m.group()):
             strong.append(m.start())
         else:
@@ -81,9 +84,87 @@ def _hits(text: str) -> tuple[list[int], list[tuple[int, str]]]:
     return strong, weak
 
 
+# The quick scan. In the skeleton of a Latin-1 text (every non-word character a space) a word starts after a space, so
+# the scan looks for a literal " " (which the regex engine finds fast) instead of trying a lookbehind at every position.
+# It matches wherever _ANY_RE does and perhaps elsewhere ("-" in the words is a space there too): each of its matches is
+# a place for _ANY_RE to try. Its words form a trie; the letters that start most words in news text begin branches of
+# their own, the others wait behind one lookahead, so that most word starts meet only a few branches.
+_SKELETON = bytes(ord(chr(c).lower()) if re.match(r"\w", chr(c)) else ord(" ") for c in range(256))  # lower-cased too
+assert all(len(chr(c).lower()) == 1 and _SKELETON[ord(chr(c).lower())] == _SKELETON[c] for c in range(256)), \
+    "lower-casing must keep the positions and the word characters of Latin-1 text"
+_COMMON_INITIALS = "tsacipob"
+
+
+def _trie(branches: list[str]) -> str:
+    """The alternation of ``branches`` with shared leading letters factored out ("c(?:o(?:okies?|nsent)|aptcha)")."""
+    rests: dict[str, list[str]] = {}                              # a leading letter, or a branch that starts otherwise
+    for branch in branches:
+        if branch[:1].isalnum() and branch[1:2] not in ("?", "*", "+", "{"):
+            rests.setdefault(branch[0], []).append(branch[1:])
+        else:
+            rests[branch] = []
+    return "|".join(key + (f"(?:{_trie(tails)})" if len(tails) > 1 else "".join(tails)) for key, tails in rests.items())
+
+
+def _skeleton_words(pattern: str) -> str:
+    """The alternation of _ANY_RE's words for the skeleton (without the words that start beyond Latin-1)."""
+    assert not re.sub(r"\\w|\(\?:|[()|?*+\[\]\w -]", "", pattern), "only letters, spaces and hyphens are literals"
+    assert not re.search(r"\[[^\]]+-", pattern), "a character range would not survive the hyphen replacement"
+    words = [branch.replace("-", " ") for branch in _branches(pattern) if ord(branch[0]) < 256]
+    common = [word for word in words if word[0] in _COMMON_INITIALS]
+    rare = [word for word in words if word[0] not in _COMMON_INITIALS]
+    return f"{_trie(common)}|(?=[{''.join(sorted({word[0] for word in rare}))}])(?:{_trie(rare)})"
+
+
+_SKELETON_RE = re.compile(rf" (?:{_skeleton_words(_STRONG.lower() + '|' + _WEAK.lower())})(?!\w)")
+
+
+def _quick_matches(text: str) -> list[re.Match[str]] | None:
+    """The matches of _ANY_RE in ``text.lower()`` (as finditer gives them), tried only where the quick scan of the
+    skeleton of ``text`` matches; None for text beyond Latin-1."""
+    try:
+        skeleton = " " + text.encode("latin-1").translate(_SKELETON).decode("latin-1")
+    except UnicodeEncodeError:
+        return None
+    out = []
+    low = ""
+    quick = _SKELETON_RE.search(skeleton)
+    while quick is not None:                                      # a word starts at quick.start() in ``text``
+        low = low or text.lower()
+        m = _ANY_RE.match(low, quick.start())
+        if m is not None:
+            out.append(m)
+        quick = _SKELETON_RE.search(skeleton, quick.start() + 1 if m is None else m.end())
+    return out
+
+
 # Sentence boundaries: after . ! ? (also in run-together page text, whatever the case, so that a
-# second pass over case-folded output splits the same way), and after newlines.
-_BOUNDARY = re.compile(r"(?<=[.!?])(?=[^.!?])|(?<=\n)")
+# second pass over case-folded output splits the same way), and after newlines. (The character before each
+# boundary: a lookbehind would be tried at every position.)
+_BOUNDARY_END = re.compile(r"[.!?](?=[^.!?])|\n")
+
+
+def _sentences(text: str) -> list[str]:
+    """``text`` cut at every sentence boundary (the pieces join to ``text``; after a final newline an empty one)."""
+    cuts = [m.end() for m in _BOUNDARY_END.finditer(text)]
+    return [text[start:end] for start, end in zip([0, *cuts], [*cuts, len(text)])]
+
+
+def _sentence_start(text: str, pos: int) -> int:
+    """Where the sentence holding the word at ``pos`` starts: after the last newline or . ! ? before it."""
+    return max(text.rfind(mark, 0, pos) for mark in "\n.!?") + 1
+
+
+def _top_score(text: str, strong: list[int], weak: list[tuple[int, str]]) -> int:
+    """The highest score (see _score) of a sentence of ``text``, from the hits."""
+    scores: dict[int, int] = {}
+    for pos in strong:
+        start = _sentence_start(text, pos)
+        scores[start] = scores.get(start, 0) + 2
+    words: dict[int, set[str]] = {}
+    for pos, word in weak:
+        words.setdefault(_sentence_start(text, pos), set()).add(word)
+    return max(scores.get(start, 0) + len(words.get(start, ())) for start in scores.keys() | words.keys())
 
 
 def _score(sentence: str) -> int:
@@ -106,9 +187,9 @@ def strip_page_boilerplate(text: str) -> str:
     such blocks and keeps fewer than 20 words becomes empty.
     """
     strong, weak = _hits(text)
-    if not strong and len(weak) < 2:
+    if (not strong and len(weak) < 2) or _top_score(text, strong, weak) < 2:
         return text
-    sentences = _BOUNDARY.split(text)
+    sentences = _sentences(text)
     ends = list(itertools.accumulate(len(x) for x in sentences))
     hits: list[set[str]] = [set() for _ in sentences]
     scores = [0] * len(sentences)

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dedup import normalize as normalize_module
 from dedup.normalize import normalize, strip_boilerplate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -468,3 +469,48 @@ def test_strip_boilerplate_only_deletes_lines_or_prefixes(text: str) -> None:
             j += 1
         assert j < len(src), (line, src)
         j += 1
+
+
+# ----------------------------------------------------------------------------- the fast paths agree with the plain regexes
+DATELINE_STRONG = re.compile(f"{normalize_module._DATELINE_PAREN.pattern}|{normalize_module._DATELINE_MONTH.pattern}")
+ALTERNATION_WORDS = [*normalize_module._MONTHS, *normalize_module._WEEKDAYS, *normalize_module._LABELS, *normalize_module._SOCIAL]
+line_texts = st.one_of(
+    texts,
+    st.lists(st.sampled_from(["PARIS", "NEW YORK", "U.S.", "Foo", "(AFP)", "(Reuters)", "(AP/AFP)", " ", " , ", ",", "-", "—",
+                              ":", "June 18", "Sept.", "2017", "\t", "Photo:", "/", "REUTERS/", "Getty Images", ")", ").", "(File",
+                              "via Reuters", "by", "syndicated feed", "contributed to this report", "a", "x", "AGO", "3 mins read",
+                              "10:18", "٣"]), max_size=14)
+    .map("".join),
+)
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(line_texts)
+def test_line_prefilters_agree_with_the_regexes(text: str) -> None:
+    n = normalize_module
+    for line in {text, text.lstrip(), n._view(text), n._view(text) + " text"}:
+        slow = DATELINE_STRONG.match(line)
+        fast = n._strong_dateline(line)
+        assert (slow and slow.span()) == (fast and fast.span())
+        assert n._credit_end(line) == bool(n._CREDIT_END.search(line, max(0, len(line) - 160)))
+        assert n._tail_hint(line) == bool(n._TAIL_HINT.search(line.lower()))
+        assert n._may_signal_date(line) or not n._DATE_SIGNAL.search(line)
+        assert n._unify(line, n._rare(line)) == n._CHAR_RE.sub(n._char_sub, line)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(texts)
+def test_clean_of_a_clean_text_keeps_its_spacing(text: str) -> None:
+    cleaned = normalize_module._clean(text)
+    for again in (cleaned, cleaned.casefold()):  # what _settle_case cleans with spaced=True
+        assert normalize_module._clean(again, spaced=True) == normalize_module._clean(again)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([*ALTERNATION_WORDS, "ſ", "K", "ı", "İ", " ", ".", "1"]), max_size=4).map("".join))
+def test_grouped_alternations_match_like_the_flat_ones(text: str) -> None:
+    flat = re.compile("(?i:" + "|".join(sorted(map(re.escape, ALTERNATION_WORDS), key=len, reverse=True)) + ")")
+    grouped = re.compile(f"(?i:{normalize_module._alt(ALTERNATION_WORDS)})")
+    for start in range(len(text) + 1):
+        a, b = flat.match(text, start), grouped.match(text, start)
+        assert (a and a.span()) == (b and b.span())

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+import bisect
+import itertools
+import re
+
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dedup import Document, cluster
+from dedup import Document, cluster, pagenoise
 from dedup.pagenoise import is_page_boilerplate, strip_page_boilerplate
 
 COOKIE_EN = (
@@ -68,3 +72,46 @@ def test_different_articles_behind_the_same_cookie_wall_are_not_copies() -> None
 def test_only_whole_sentences_are_removed(text: str) -> None:
     kept = strip_page_boilerplate(text)
     assert kept == "" or all(part in text for part in kept.split("\n"))
+
+
+# ----------------------------------------------------------------------------- the fast paths agree with the plain regexes
+WORDS = ["cookies", "Cookie-Dateien", "e-mail", "E mail", "email addresses", "sign-in", "signed up", "log in", "opt-out",
+         "ip-address", "IP address", "free-trial", "free trial", "non-users", "users", "USERS", "Privacy", "privacy.",
+         "accepted", "acceptable", "données personnelles", "Persönlichen Daten", "przeglądarki", "przegladarki", "çerez",
+         "ÇEREZLER", "¿cookies?", "£cookie", "«privacy»", "d'accepter", "web site", "website", "web-site", "ad blocker",
+         "adblocker", "ad-blocker", "password", "Passwort", "JavaScript", "captcha", "details", "trial", "ÉCOOKIE", "µ", "ß",
+         "İ", "K", "ſ", "consentement", "consent", "subscribe", "unsubscribe", "newsletter", "reg\u00edstrese", "registrieren"]
+SEPARATORS = [" ", "  ", "\n", "\n\n", ". ", "! ", "? ", "...", "-", "/", ",", "(", ")", "_", "1", "é", "\u00a0", "\u2014", ""]
+page_texts = st.one_of(
+    st.text(max_size=200),
+    st.lists(st.one_of(st.sampled_from(WORDS), st.sampled_from(SEPARATORS), st.text(max_size=8)), max_size=30).map("".join),
+    st.lists(st.tuples(st.sampled_from(WORDS), st.sampled_from(SEPARATORS)), max_size=20).map(lambda ws: "".join(map("".join, ws))),
+)
+BOUNDARY = re.compile(r"(?<=[.!?])(?=[^.!?])|(?<=\n)")
+
+
+@settings(max_examples=600, deadline=None)
+@given(page_texts)
+def test_quick_scan_finds_what_the_full_scan_finds(text: str) -> None:
+    quick = pagenoise._quick_matches(text)
+    full = [(m.span(), m.group()) for m in pagenoise._ANY_RE.finditer(text.lower())]
+    assert quick is None or [(m.span(), m.group()) for m in quick] == full
+    if all(ord(ch) < 256 for ch in text):
+        assert quick is not None
+
+
+@settings(max_examples=600, deadline=None)
+@given(page_texts)
+def test_sentence_cuts_and_scores(text: str) -> None:
+    sentences = BOUNDARY.split(text)
+    assert pagenoise._sentences(text) == sentences
+    strong, weak = pagenoise._hits(text)
+    if strong or weak:
+        ends = list(itertools.accumulate(map(len, sentences)))
+        scores = [0] * len(sentences)
+        words: list[set[str]] = [set() for _ in sentences]
+        for pos in strong:
+            scores[bisect.bisect_right(ends, pos)] += 2
+        for pos, word in weak:
+            words[bisect.bisect_right(ends, pos)].add(word)
+        assert pagenoise._top_score(text, strong, weak) == max(s + len(w) for s, w in zip(scores, words))
