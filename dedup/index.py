@@ -14,7 +14,7 @@ from dedup.document import Document, date_sort_key
 from dedup.errors import OptionError
 from dedup.fingerprint import EMPTY, estimate_jaccard
 from dedup.pipeline import Options, Prepared, confirm, prepare
-from dedup.store import Commit, IndexStateError, Record, RWLock, Store, band_keys, shares_band
+from dedup.store import Commit, Conflict, IndexStateError, Lookup, Record, RWLock, Store, band_keys, numbers_tuple
 
 __all__ = ["Index", "IndexedDoc", "Match", "IndexStateError"]
 
@@ -168,7 +168,7 @@ class Index:
             self._open()
             seconds = self._window(window)
             for query in queries:
-                matches = self._decide(query, seconds).matches
+                matches = self._decide(query, seconds)[0].matches
                 out.append(matches[:limit] if limit is not None else matches)
         return out
 
@@ -251,7 +251,7 @@ class Index:
             self._open()
             seconds = self._window(window)
             with self._store.writing():
-                present = [d.id for d in docs if self._store.contains(d.id)]
+                present = [d.id for d, there in zip(docs, self._store.contains_many([d.id for d in docs])) if there]
                 if present and not replace:
                     raise IndexStateError(
                         f"{present[0]!r} is already indexed; pass replace=True to replace it"
@@ -338,132 +338,119 @@ class Index:
         keys = band_keys(prepared.signatures, self._store.options)
         added = datetime.now(timezone.utc).timestamp()
         return [
-            _Query(record=_record(doc, prepared, i, added), bands=keys[i], compilation=bool(prepared.compilations[i]))
-            for i, doc in enumerate(docs)
+            _Query(record=record, bands=keys[i], compilation=bool(prepared.compilations[i]))
+            for i, record in enumerate(_records(docs, prepared, added))
         ]
 
     def _commit(self, query: _Query, window: float | None) -> Match | None:
-        decision = self._decide(query, window)
         rec = query.record
-        stored = Record(
-            id=rec.id, story=decision.story, date=rec.date, added=rec.added, digest=decision.digest,
-            signature=rec.signature, shingles=rec.shingles, tokens=rec.tokens, counts=rec.counts, numbers=rec.numbers,
-        )
-        self._store.insert(Commit(record=stored, bands=query.bands, merge=decision.merge))
+        while True:
+            decision, lookup = self._decide(query, window)
+            stored = Record(
+                id=rec.id, story=decision.story, date=rec.date, added=rec.added, digest=decision.digest,
+                signature=rec.signature, shingles=rec.shingles, tokens=rec.tokens, counts=rec.counts, numbers=rec.numbers,
+            )
+            try:
+                self._store.insert(Commit(record=stored, bands=query.bands, merge=decision.merge), lookup)
+            except Conflict:
+                continue  # another worker changed what the decision read (shared backends): decide again
+            break
         if not decision.matches:
             return None
         best = decision.matches[0]
         return Match(best.id, decision.story, best.jaccard, best.cosine, best.containment, best.numbers)
 
-    def _decide(self, query: _Query, window: float | None) -> _Decision:
+    def _decide(self, query: _Query, window: float | None) -> tuple[_Decision, Lookup | None]:
         rec = query.record
         new = _Decision(matches=[], story=rec.id, merge=(), digest=False)
         if bool(np.all(rec.signature == EMPTY)):
-            return new  # no shingles: never a candidate (as in candidate_pairs)
-        found = self._store.candidates(rec.signature, query.bands, time=rec.time, window=window)
-        found = [c for c in found if c.id != rec.id]
-        if window is not None and rec.date is not None:
-            found = [c for c in found if c.date is None or abs(c.date - rec.date) <= window]
-        if found:
-            found = [c for c, ok in zip(found, shares_band(rec.signature, np.stack([c.signature for c in found]), self.options)) if ok]
-        if not found:
-            return new
-        scores = self._score(rec, found)
+            return new, None  # no shingles: never a candidate (as in candidate_pairs)
+        lookup = self._store.lookup(rec, query.bands, window=window, plausible=self._plausible)
+        found = lookup.candidates
+        if not len(found):
+            return new, lookup
+        scores = self._score(rec, lookup)
         ok = confirm(scores, self.options)
         if not ok.any():
-            return new
+            return new, lookup
         picked = np.flatnonzero(ok)
         # Digest guard (dedup.digests' rule, on what the index knows): a suspect is explained by
         # none of its confirmed partners (none covers dominant_share of its shingles).
         share = scores.common[picked] / max(len(rec.shingles), 1)
         suspect = float(share.max()) < self.options.dominant_share
-        order = sorted(picked.tolist(), key=lambda k: (-scores.cosine[k], -scores.containment[k], -scores.jaccard[k], found[k].time))
-        joinable = [k for k in order if not found[k].digest]  # a digest's story is its own: never joined
-        stories = list(dict.fromkeys(found[k].story for k in joinable))
+        order = sorted(picked.tolist(), key=lambda k: (-scores.cosine[k], -scores.containment[k], -scores.jaccard[k], found.time(k)))
+        joinable = [k for k in order if not found.digests[k]]  # a digest's story is its own: never joined
+        stories = list(dict.fromkeys(found.stories[k] for k in joinable))
         if not stories:
-            return new
+            return new, lookup
         if suspect and (len(stories) > 1 or query.compilation):
-            return _Decision(matches=[], story=rec.id, merge=(), digest=True)
+            return _Decision(matches=[], story=rec.id, merge=(), digest=True), lookup
         matches = [
             Match(
-                id=found[k].id, cluster_id=found[k].story, jaccard=round(float(scores.jaccard[k]), 4),
+                id=found.ids[k], cluster_id=found.stories[k], jaccard=round(float(scores.jaccard[k]), 4),
                 cosine=round(float(scores.cosine[k]), 4), containment=round(float(scores.containment[k]), 4),
                 numbers=round(float(scores.numbers[k]), 4),
             )
             for k in joinable
         ]
         if len(stories) == 1:
-            return _Decision(matches=matches, story=stories[0], merge=(), digest=False)
-        target = min(stories, key=lambda s: self._story_age(s, [found[k] for k in joinable if found[k].story == s]))
-        return _Decision(matches=matches, story=target, merge=tuple(s for s in stories if s != target), digest=False)
+            return _Decision(matches=matches, story=stories[0], merge=(), digest=False), lookup
+        members = {s: [(found.time(k), found.added[k]) for k in joinable if found.stories[k] == s] for s in stories}
+        target = min(stories, key=lambda s: self._story_age(s, members[s]))
+        return _Decision(matches=matches, story=target, merge=tuple(s for s in stories if s != target), digest=False), lookup
 
-    def _story_age(self, story: str, members: list[Record]) -> tuple[float, float]:
+    def _plausible(self, containment: np.ndarray, cosine: np.ndarray) -> np.ndarray:
+        """Which candidates could be confirmed, given upper bounds of their containment and cosine
+        (the rule only grows with both; their figures are assumed to agree)."""
+        k = len(containment)
+        zeros = np.zeros(k)
+        bounds = PairScores(
+            left=np.zeros(k, dtype=np.int64), right=np.arange(k, dtype=np.int64), jaccard=zeros, cosine=cosine,
+            containment=containment, common=np.zeros(k, dtype=np.int64), numbers=np.ones(k),
+            few_numbers=np.ones(k, dtype=bool),
+        )
+        return confirm(bounds, self.options)
+
+    def _story_age(self, story: str, members: list[tuple[float, float]]) -> tuple[float, float]:
         """Sort key of a story: its first article's (date, time added), else its earliest known member's."""
         first = self._store.get(story)
-        known = ([first] if first is not None else []) + members
-        return min((m.time, m.added) for m in known)
+        known = ([(first.time, first.added)] if first is not None else []) + members
+        return min(known)
 
-    def _score(self, rec: Record, found: list[Record]) -> PairScores:
+    def _score(self, rec: Record, lookup: Lookup) -> PairScores:
         """All confirmation scores of (query, candidate) pairs, with confirm.score_pairs' definitions
-        (vectorised over the candidates of one query; tests check equality with the batch scores)."""
+        (over the candidates of one query; tests check equality with the batch scores).
+
+        TF-IDF weights are confirm.tfidf_matrix's: sublinear tf, scikit-learn's smooth idf from the
+        index's document frequencies (the query counted as one more document, as the batch fit counts
+        every document, unless it is indexed already), l2-normalised."""
+        from dedup.bandmirror import score_candidates  # loads numba: only once an index is used
+
+        found = lookup.candidates
         k = len(found)
-        sizes = np.fromiter((len(c.shingles) for c in found), dtype=np.int64, count=k)
-        common = _hits_per_row(rec.shingles, np.concatenate([c.shingles for c in found]), sizes)
-        smaller = np.minimum(len(rec.shingles), sizes)
-        numbers, few = _number_agreement(rec.numbers, [c.numbers for c in found])
-        sigs = np.stack([c.signature for c in found])
-        return PairScores(
+        extra = 0 if lookup.query_indexed else 1
+        cosine, common = score_candidates(
+            rec.tokens, rec.counts, lookup.query_df, found.tokens, found.counts, found.df, found.token_offsets,
+            rec.shingles, found.shingles, found.shingle_offsets, documents=lookup.documents + extra, extra=extra,
+        )
+        smaller = np.minimum(len(rec.shingles), np.diff(found.shingle_offsets))
+        scores = PairScores(
             left=np.zeros(k, dtype=np.int64),
             right=np.arange(k, dtype=np.int64),
-            jaccard=estimate_jaccard(sigs, rec.signature[None, :]),
-            cosine=self._cosines(rec, found),
+            jaccard=estimate_jaccard(found.signatures, rec.signature[None, :]),
+            cosine=cosine,
             containment=np.divide(common, smaller, out=np.zeros(k), where=smaller > 0),
             common=common,
-            numbers=numbers,
-            few_numbers=few,
+            numbers=np.ones(k),
+            few_numbers=np.ones(k, dtype=bool),
         )
-
-    def _cosines(self, rec: Record, found: list[Record]) -> np.ndarray:
-        """TF-IDF cosine of the query with each candidate, as confirm.tfidf_matrix weighs them: sublinear
-        tf, scikit-learn's smooth idf from the index's document frequencies (the query counted as one
-        more document, as the batch fit counts every document), l2-normalised."""
-        docs = [rec, *found]
-        lengths = np.fromiter((len(d.tokens) for d in docs), dtype=np.int64, count=len(docs))
-        tokens = np.concatenate([d.tokens for d in docs])
-        counts = np.concatenate([d.counts for d in docs]).astype(np.float64)
-        vocab, column = np.unique(tokens, return_inverse=True)
-        df, n = self._store.document_frequencies(vocab)
-        if not self._store.contains(rec.id):
-            df = df + np.isin(vocab, rec.tokens, assume_unique=True)
-            n += 1
-        idf = np.log((1.0 + n) / (1.0 + df)) + 1.0
-        weights = (1.0 + np.log(counts)) * idf[column.ravel()]
-        rows = np.repeat(np.arange(len(docs)), lengths)
-        norms = np.sqrt(np.bincount(rows, weights=weights * weights, minlength=len(docs)))
-        weights /= np.where(norms > 0, norms, 1.0)[rows]
-        q_len = int(lengths[0])
-        query_tokens, query_weights = tokens[:q_len], weights[:q_len]
-        other_tokens, other_weights = tokens[q_len:], weights[q_len:]
-        if q_len == 0 or len(other_tokens) == 0:
-            return np.zeros(len(found))
-        pos = np.minimum(np.searchsorted(query_tokens, other_tokens), q_len - 1)
-        products = np.where(query_tokens[pos] == other_tokens, query_weights[pos] * other_weights, 0.0)
-        return _sum_per_row(products, lengths[1:])
-
-
-def _sum_per_row(values: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Sums of consecutive segments of ``values`` of the given lengths (empty segments sum to 0)."""
-    ends = np.cumsum(lengths)
-    totals = np.concatenate(([0.0], np.cumsum(values, dtype=np.float64)))
-    return totals[ends] - totals[ends - lengths]
-
-
-def _hits_per_row(query: np.ndarray, flat: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """For each segment of ``flat`` (sorted distinct values), how many of its values ``query`` (sorted) has."""
-    if len(query) == 0 or len(flat) == 0:
-        return np.zeros(len(lengths), dtype=np.int64)
-    pos = np.minimum(np.searchsorted(query, flat), len(query) - 1)
-    return np.rint(_sum_per_row((query[pos] == flat).astype(np.float64), lengths)).astype(np.int64)
+        # Figures matter only where the wording agrees: compare them for those candidates only.
+        worded = np.flatnonzero(confirm(scores, self.options))
+        if len(worded):
+            numbers, few = _number_agreement(rec.numbers, [numbers_tuple(found.numbers[i]) for i in worded.tolist()])
+            scores.numbers[worded] = numbers
+            scores.few_numbers[worded] = few
+        return scores
 
 
 def _number_agreement(query: tuple[str, ...], others: list[tuple[str, ...]]) -> tuple[np.ndarray, np.ndarray]:
@@ -480,21 +467,30 @@ def _number_agreement(query: tuple[str, ...], others: list[tuple[str, ...]]) -> 
     return agreement, few
 
 
-def _record(doc: Document, prepared: Prepared, i: int, added: float) -> Record:
-    """The storable record of document ``i`` of a prepared batch (story decided later)."""
+def _records(docs: Sequence[Document], prepared: Prepared, added: float) -> list[Record]:
+    """The storable records of a prepared batch (stories decided later)."""
     toks = prepared.tokens
-    ids = toks.ids[toks.offsets[i] : toks.offsets[i + 1]]
-    unique, counts = np.unique(ids, return_counts=True)
-    hashes = toks.hashes[unique]
-    order = np.argsort(hashes)
-    numbers = tuple(sorted({toks.vocab[u] for u in unique.tolist() if toks.vocab[u].isdigit()}))
-    date = date_sort_key(doc.date)
-    return Record(
-        id=doc.id, story=doc.id, date=None if date == float("inf") else date, added=added, digest=False,
-        signature=prepared.signatures[i].copy(), shingles=prepared.shingles.doc(i).copy(),
-        tokens=hashes[order], counts=counts[order].astype(np.uint32), numbers=numbers,
-    )
-
+    vocab_size = max(len(toks.hashes), 1)
+    doc_of = np.repeat(np.arange(len(docs), dtype=np.int64), np.diff(toks.offsets))
+    keys, counts = np.unique(doc_of * vocab_size + toks.ids, return_counts=True)  # distinct (document, token)
+    token_ids = keys % vocab_size
+    bounds = np.searchsorted(keys, np.arange(len(docs) + 1, dtype=np.int64) * vocab_size).tolist()
+    hashes = toks.hashes[token_ids]
+    counts = counts.astype(np.uint32)
+    is_number = np.fromiter((w.isdigit() for w in toks.vocab), dtype=bool, count=len(toks.vocab))
+    numeric = is_number[token_ids] if len(token_ids) else np.zeros(0, dtype=bool)
+    records = []
+    for i, doc in enumerate(docs):
+        lo, hi = bounds[i], bounds[i + 1]
+        order = np.argsort(hashes[lo:hi]) + lo
+        numbers = tuple(sorted(toks.vocab[u] for u in token_ids[lo:hi][numeric[lo:hi]].tolist()))
+        date = date_sort_key(doc.date)
+        records.append(Record(
+            id=doc.id, story=doc.id, date=None if date == float("inf") else date, added=added, digest=False,
+            signature=prepared.signatures[i].copy(), shingles=prepared.shingles.doc(i).copy(),
+            tokens=hashes[order], counts=counts[order], numbers=numbers,
+        ))
+    return records
 
 
 # --- one function per CLI command (dedup/cli_index.py stays thin) ------------------------------------

@@ -8,7 +8,7 @@ import threading
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -16,7 +16,7 @@ from dedup.candidates import _band_keys, lsh_params
 from dedup.errors import DedupError
 from dedup.pipeline import Options
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: no stored band keys (derived from signatures), counts in 1, 2 or 4 bytes, sketches
 _BAND_SALT = np.uint64(0x9E3779B97F4A7C15)  # makes equal band contents in different bands different keys
 
 
@@ -70,6 +70,31 @@ def u32_array(blob: bytes) -> np.ndarray:
 def u64_array(blob: bytes) -> np.ndarray:
     """Inverse of :func:`u64_bytes` (native uint64)."""
     return np.frombuffer(blob, dtype="<u8").astype(np.uint64)
+
+
+def counts_bytes(counts: np.ndarray) -> bytes:
+    """Term counts as raw little-endian unsigned integers of the smallest width (1, 2 or 4 bytes) holding them."""
+    top = int(counts.max()) if len(counts) else 0
+    dtype = "<u1" if top < 1 << 8 else "<u2" if top < 1 << 16 else "<u4"
+    return np.ascontiguousarray(counts, dtype=dtype).tobytes()
+
+
+_COUNT_TYPES = {1: "<u1", 2: "<u2", 4: "<u4"}
+
+
+def counts_array(blob: bytes, tokens: int) -> np.ndarray:
+    """Inverse of :func:`counts_bytes` for ``tokens`` counts (the width is the blob's length / tokens)."""
+    if not tokens:
+        return np.zeros(0, dtype=np.uint32)
+    return np.frombuffer(blob, dtype=_COUNT_TYPES[len(blob) // tokens]).astype(np.uint32)
+
+
+def flat_counts(blobs: Sequence[bytes], lengths: np.ndarray) -> np.ndarray:
+    """The :func:`counts_bytes` blobs of several articles (``lengths[k]`` tokens each), decoded and concatenated."""
+    total = int(lengths.sum())
+    if total and sum(map(len, blobs)) == total:  # the usual case: every count below 256
+        return np.frombuffer(b"".join(blobs), dtype="<u1").astype(np.uint32)
+    return np.concatenate([counts_array(b, int(n)) for b, n in zip(blobs, lengths.tolist())] or [np.zeros(0, np.uint32)])
 
 
 def numbers_text(numbers: Sequence[str]) -> str:
@@ -206,9 +231,72 @@ class Commit:
     merge: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, eq=False)
+class Candidates:
+    """Stored articles sharing an LSH band with a query, as columns (variable-length arrays flat, with offsets).
+
+    Candidate ``k`` has shingles ``shingles[shingle_offsets[k]:shingle_offsets[k+1]]``
+    and tokens (sorted distinct hashes) ``tokens[token_offsets[k]:token_offsets[k+1]]``
+    with their ``counts`` and document frequencies ``df``.
+    """
+
+    ids: list[str]
+    stories: list[str]
+    dates: list[float | None]
+    added: list[float]
+    digests: list[bool]
+    numbers: list[str]  # numbers_text of each candidate's number tokens
+    signatures: np.ndarray  # (k, num_perm) uint32
+    shingles: np.ndarray  # uint32
+    shingle_offsets: np.ndarray  # int64, k + 1
+    tokens: np.ndarray  # uint64
+    counts: np.ndarray  # uint32
+    token_offsets: np.ndarray  # int64, k + 1
+    df: np.ndarray  # float64, document frequency of each token (seed corpus included)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def time(self, k: int) -> float:
+        """The time of candidate ``k`` used by windows (its date, else when it was added)."""
+        date = self.dates[k]
+        return self.added[k] if date is None else date
+
+    @staticmethod
+    def empty(num_perm: int) -> Candidates:
+        zero = np.zeros(1, dtype=np.int64)
+        return Candidates([], [], [], [], [], [], np.zeros((0, num_perm), np.uint32), np.zeros(0, np.uint32), zero,
+                          np.zeros(0, np.uint64), np.zeros(0, np.uint32), zero, np.zeros(0))
+
+
+def offsets_of(lengths: Sequence[int]) -> np.ndarray:
+    """Offsets (k + 1, starting at 0) of consecutive segments of the given lengths."""
+    out = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=out[1:])
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class Lookup:
+    """What deciding about one article needs from the store, read at one moment."""
+
+    candidates: Candidates
+    query_df: np.ndarray  # float64, document frequency of each of the query's tokens
+    documents: int  # indexed articles plus seed documents
+    query_indexed: bool  # the query's id is indexed (its tokens are already in the frequencies)
+    token: Any = None  # the backend's record of what was read (Redis checks it when committing)
+
+
+Plausible = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+class Conflict(Exception):
+    """Another writer changed what a decision was based on; decide again (shared backends only)."""
+
+
 class Store(ABC):
     """Where the index lives. All methods are called under the Index's lock;
-    :meth:`writing` additionally serialises writers across processes where the backend is shared."""
+    :meth:`writing` additionally serialises writers across processes where the backend needs it."""
 
     options: Options
     window: float | None
@@ -220,18 +308,23 @@ class Store(ABC):
     @abstractmethod
     def contains(self, doc_id: str) -> bool: ...
 
+    def contains_many(self, doc_ids: Sequence[str]) -> list[bool]:
+        """:meth:`contains` of each id."""
+        return [self.contains(d) for d in doc_ids]
+
     @abstractmethod
     def get(self, doc_id: str) -> Record | None:
         """The stored record of ``doc_id``, or None."""
 
     @abstractmethod
-    def candidates(self, signature: np.ndarray, bands: np.ndarray, *, time: float, window: float | None) -> list[Record]:
-        """Stored records sharing an LSH band with ``signature`` whose time is within ``window`` seconds
-        of ``time`` (records or query without a date are always within)."""
+    def lookup(self, record: Record, bands: np.ndarray, *, window: float | None, plausible: Plausible | None = None) -> Lookup:
+        """The stored articles other than ``record.id`` sharing a whole LSH band with ``record``
+        (``bands`` are its band keys) dated within ``window`` seconds of ``record.date`` (articles
+        or a query without a date are always within), in the order they were added, with the
+        document frequencies of their tokens and of the query's.
 
-    @abstractmethod
-    def document_frequencies(self, tokens: np.ndarray) -> tuple[np.ndarray, int]:
-        """(df of each token hash, number of documents) including the seed corpus."""
+        ``plausible(containment, cosine)`` says which articles could be copies given upper bounds
+        of their scores; a backend that can bound them cheaply leaves out the others."""
 
     @abstractmethod
     def stories(self) -> int:
@@ -239,13 +332,14 @@ class Store(ABC):
 
     @abstractmethod
     def writing(self) -> Any:
-        """A context manager giving exclusive write access (across processes where the backend is
-        shared); on the embedded backend it is one transaction: everything inserted or deleted inside
-        is committed together at the end, or not at all."""
+        """A context manager for changes; on the embedded backend it is one transaction: everything
+        inserted or deleted inside is committed together at the end, or not at all."""
 
     @abstractmethod
-    def insert(self, item: Commit) -> None:
-        """Store one article (inside :meth:`writing`); it is visible to later lookups at once."""
+    def insert(self, item: Commit, lookup: Lookup | None) -> None:
+        """Store one article (inside :meth:`writing`); it is visible to later lookups at once.
+        ``lookup`` is what the decision was based on: a shared backend raises :class:`Conflict`
+        when another writer changed it meanwhile (nothing is stored then)."""
 
     @abstractmethod
     def delete(self, doc_ids: Sequence[str]) -> int:

@@ -4,25 +4,33 @@ from __future__ import annotations
 
 import os
 import time as _time
-import uuid
 from contextlib import contextmanager
 from typing import Any, Iterator, Sequence
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
+from dedup.bandmirror import SKETCH_WORDS, sketch, sketch_bounds, tfidf_weights
 from dedup.candidates import lsh_params
 from dedup.fingerprint import to_minhash
 from dedup.pipeline import Options
 from dedup.store import (
     FORMAT_VERSION,
+    Candidates,
     Commit,
+    Conflict,
     IndexStateError,
+    Lookup,
+    Plausible,
     Record,
     Store,
     check_options,
+    counts_array,
+    counts_bytes,
+    flat_counts,
     numbers_text,
     numbers_tuple,
+    offsets_of,
     options_from_json,
     options_json,
     parse_window,
@@ -34,15 +42,134 @@ from dedup.store import (
 )
 
 _FIELDS = ("story", "date", "added", "digest", "signature", "shingles", "tokens", "counts", "numbers")
-_LEASE_MS = 30_000  # a writer that dies holding the lock blocks others at most this long
+_BOUND_FROM = 1  # with more candidates than this, their score bounds are checked before reading them whole
+_SLACK = 1e-9  # added to the bounds: rounding must never exclude a copy
 
-# Store one article atomically. KEYS: doc, story set, docs zset, df, count, lsh keys hash, lsh key list.
-# ARGV: id, time, story, merge count, merged story keys..., band count, (bucket hash name, band, bucket key)...,
-#       token count, tokens..., field/value pairs...
-_INSERT = """
+# The LSH bucket of band b (1-based) of an article, in datasketch MinHashLSH's Redis layout: table
+# "<basename>_bucket_" + band number (big-endian uint16), bucket key = table name + band value, where
+# the band value is the band's hash values, byte-swapped (MinHashLSH._byteswap). H holds every band
+# value of the article, hs bytes each.
+_BUCKETS = """
+local function band_value(H, hs, b) return string.sub(H, (b - 1) * hs + 1, b * hs) end
+local function band_table(tp, b) return tp .. struct.pack('>H', b - 1) end
+"""
+
+# A candidate as the scripts return it: id, then its story, date, added, digest, seq, signature, shingles,
+# tokens, counts, numbers (FIELDS).
+# Document frequencies of distinct tokens: appended to the script's reply as (tokens, uint32 LE counts).
+_DF = """
+local FIELDS = {'story', 'date', 'added', 'digest', 'seq', 'signature', 'shingles', 'tokens', 'counts', 'numbers'}
+local function frequencies(vocab, df_prefix)
+  local out = {}
+  for lo = 1, #vocab, 4000 do
+    local names = {}
+    for i = lo, math.min(lo + 3999, #vocab) do names[#names + 1] = df_prefix .. vocab[i] end
+    local values = redis.call('MGET', unpack(names))
+    for i = 1, #values do values[i] = tonumber(values[i]) or 0 end
+    out[#out + 1] = struct.pack('<' .. string.rep('I4', #values), unpack(values))
+  end
+  return table.concat(out)
+end
+local function new_tokens(blob, known, vocab)
+  for p = 1, #blob, 8 do
+    local t = string.sub(blob, p, p + 7)
+    if not known[t] then known[t] = true; vocab[#vocab + 1] = t end
+  end
+end
+"""
+
+# What deciding about one article reads, atomically. KEYS: doc key prefix, df key prefix, count, meta, the
+# query's doc key, the version counter (incremented by every insert and removal).
+# ARGV: query id, band values, bytes per band value, bands, bucket table prefix, query tokens (8 bytes each),
+#       query date ('' when none or no window), window seconds ('' for none), most candidates to return whole.
+# Returns: bucket sizes (uint32 LE each), article count, seed documents, whether the query is indexed,
+#          distinct tokens (8 bytes each) and their df (uint32 LE each), (id, seq, story) of every member of
+#          the query's buckets, the candidates (members other than the query inside the window), the
+#          version counter, and how candidates are given: 1 whole (id, then FIELDS), or,
+#          when there are too many, 0: (id, sketch, shingle bytes) so that the caller reads whole (with
+#          _FETCH) only those that could be copies; the tokens are then the query's only.
+_LOOKUP = _BUCKETS + _DF + """
+local prefix, qid, H, hs, nb, tp = KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+local qdate, window, most = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local cards, seen, members = {}, {}, {}
+for b = 1, nb do
+  local ids = redis.call('SMEMBERS', band_table(tp, b) .. band_value(H, hs, b))
+  cards[b] = #ids
+  for _, id in ipairs(ids) do
+    if not seen[id] then seen[id] = true; members[#members + 1] = id end
+  end
+end
+local listed, kept = {}, {}
+for _, id in ipairs(members) do
+  local f = redis.call('HMGET', prefix .. id, 'seq', 'story', 'date')
+  listed[#listed + 1] = id; listed[#listed + 1] = f[1] or ''; listed[#listed + 1] = f[2] or ''
+  if f[2] and id ~= qid then
+    local date = tonumber(f[3])
+    if not (window and qdate and date and math.abs(date - qdate) > window) then kept[#kept + 1] = id end
+  end
+end
+local vocab, known, found = {}, {}, {}
+new_tokens(ARGV[6], known, vocab)
+local whole = #kept <= most
+for _, id in ipairs(kept) do
+  if whole then
+    local f = redis.call('HMGET', prefix .. id, unpack(FIELDS))
+    found[#found + 1] = id
+    for i = 1, #f do found[#found + 1] = f[i] end
+    new_tokens(f[8], known, vocab)
+  else
+    found[#found + 1] = id
+    found[#found + 1] = redis.call('HGET', prefix .. id, 'sketch')
+    found[#found + 1] = redis.call('HSTRLEN', prefix .. id, 'shingles')
+  end
+end
+return {struct.pack('<' .. string.rep('I4', nb), unpack(cards)), redis.call('GET', KEYS[3]) or '0',
+        redis.call('HGET', KEYS[4], 'seed_docs') or '0', redis.call('EXISTS', KEYS[5]), table.concat(vocab),
+        frequencies(vocab, KEYS[2]), listed, found, redis.call('GET', KEYS[6]) or '0', whole and 1 or 0}
+"""
+
+# The candidates of a lookup that could be copies, whole. KEYS: doc key prefix, df key prefix.
+# ARGV: ids... Returns the candidates (id, then FIELDS), and the distinct tokens of the
+# candidates with their df.
+_FETCH = _DF + """
+local found, vocab, known = {}, {}, {}
+for i = 1, #ARGV do
+  local f = redis.call('HMGET', KEYS[1] .. ARGV[i], unpack(FIELDS))
+  found[#found + 1] = ARGV[i]
+  for k = 1, #f do found[#found + 1] = f[k] end
+  new_tokens(f[8], known, vocab)
+end
+return {found, table.concat(vocab), frequencies(vocab, KEYS[2])}
+"""
+
+# Store one article atomically, provided what its decision read is unchanged: nothing was stored or
+# removed since (same version), or else every bucket has as many members as read and every member read
+# still has the same seq (it was not removed and added again) and story (no merge).
+# KEYS: doc, story set, docs zset, df key prefix, count, lsh keys hash, lsh key list, doc key prefix, version counter.
+# ARGV: id, time, story, band values, bytes per band value, bands, bucket table prefix, tokens, version
+#       read ('' = store unconditionally), bucket sizes read, member count, (id, seq, story) per member,
+#       merge count, merged story keys..., field/value pairs...
+# Returns 1 when stored, 0 when the id is indexed already, -1 when the decision is stale.
+_INSERT = _BUCKETS + """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-local id, story = ARGV[1], ARGV[3]
-local i = 4
+local id, story, H, hs, nb, tp = ARGV[1], ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
+local tokens, version, cards = ARGV[8], ARGV[9], ARGV[10]
+local i = 11
+local members = tonumber(ARGV[i]); i = i + 1
+local tables, values = {}, {}
+for b = 1, nb do tables[b] = band_table(tp, b); values[b] = band_value(H, hs, b) end
+if version ~= '' and (redis.call('GET', KEYS[9]) or '0') ~= version then
+  for b = 1, nb do
+    if redis.call('SCARD', tables[b] .. values[b]) ~= struct.unpack('<I4', cards, (b - 1) * 4 + 1) then return -1 end
+  end
+  for m = 1, members do
+    local f = redis.call('HMGET', KEYS[8] .. ARGV[i], 'seq', 'story')
+    if (f[1] or '') ~= ARGV[i + 1] or (f[2] or '') ~= ARGV[i + 2] then return -1 end
+    i = i + 3
+  end
+else
+  i = i + 3 * members
+end
 local merges = tonumber(ARGV[i]); i = i + 1
 for m = 1, merges do
   local old = ARGV[i]; i = i + 1
@@ -52,19 +179,15 @@ for m = 1, merges do
   end
   redis.call('DEL', old)
 end
-local bands = tonumber(ARGV[i]); i = i + 1
-local band_values = {}
-for b = 1, bands do
-  local table_name, band, bucket = ARGV[i], ARGV[i + 1], ARGV[i + 2]; i = i + 3
-  redis.call('HSET', table_name, band, bucket)
+for b = 1, nb do
+  local bucket = tables[b] .. values[b]
+  redis.call('HSET', tables[b], values[b], bucket)
   redis.call('SADD', bucket, id)
-  band_values[b] = band
 end
 redis.call('HSET', KEYS[6], id, KEYS[7])
-redis.call('RPUSH', KEYS[7], unpack(band_values))
-local tokens = tonumber(ARGV[i]); i = i + 1
-for t = 1, tokens do redis.call('HINCRBY', KEYS[4], ARGV[i], 1); i = i + 1 end
-local fields = {}
+redis.call('RPUSH', KEYS[7], unpack(values))
+for p = 1, #tokens, 8 do redis.call('INCR', KEYS[4] .. string.sub(tokens, p, p + 7)) end
+local fields = {'seq', redis.call('INCR', KEYS[9]), 'tokens', tokens}
 while i <= #ARGV do fields[#fields + 1] = ARGV[i]; i = i + 1 end
 redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('SADD', KEYS[2], id)
@@ -73,7 +196,7 @@ redis.call('INCR', KEYS[5])
 return 1
 """
 
-# Remove one article atomically. KEYS: doc, docs zset, df, count, lsh keys hash, lsh key list.
+# Remove one article atomically. KEYS: doc, docs zset, df key prefix, count, lsh keys hash, lsh key list, version counter.
 # ARGV: id, story key prefix, bucket-table name prefix.
 _DELETE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -81,8 +204,8 @@ local id = ARGV[1]
 local story = redis.call('HGET', KEYS[1], 'story')
 local tokens = redis.call('HGET', KEYS[1], 'tokens')
 for p = 1, #tokens, 8 do
-  local token = string.sub(tokens, p, p + 7)
-  if redis.call('HINCRBY', KEYS[3], token, -1) <= 0 then redis.call('HDEL', KEYS[3], token) end
+  local key = KEYS[3] .. string.sub(tokens, p, p + 7)
+  if redis.call('DECR', key) <= 0 then redis.call('DEL', key) end
 end
 local bands = redis.call('LRANGE', KEYS[6], 0, -1)
 for b, band in ipairs(bands) do
@@ -97,25 +220,16 @@ redis.call('SREM', ARGV[2] .. story, id)
 redis.call('ZREM', KEYS[2], id)
 redis.call('DEL', KEYS[1])
 redis.call('DECR', KEYS[4])
+redis.call('INCR', KEYS[7])
 return 1
 """
 
-# Candidates: members of the query's buckets, with their stored fields. ARGV: bucket keys.
-_QUERY = """
-local seen, out = {}, {}
-for _, bucket in ipairs(ARGV) do
-  for _, id in ipairs(redis.call('SMEMBERS', bucket)) do
-    if not seen[id] then
-      seen[id] = true
-      out[#out + 1] = id
-      out[#out + 1] = redis.call('HMGET', KEYS[1] .. id, 'story', 'date', 'added', 'digest', 'signature', 'shingles', 'tokens', 'counts', 'numbers')
-    end
-  end
-end
-return out
-"""
 
-_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+def _frequencies(vocab: bytes, df: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct tokens, their df as float64) from a script's reply."""
+    tokens = np.frombuffer(vocab, dtype="<u8").astype(np.uint64)
+    order = np.argsort(tokens)
+    return tokens[order], np.frombuffer(df, dtype="<u4")[order].astype(np.float64)
 
 
 def _float(value: bytes | None) -> float | None:
@@ -126,9 +240,10 @@ def _record(doc_id: str, values: Sequence[bytes | None]) -> Record | None:
     if values[0] is None:
         return None  # removed meanwhile
     story, date, added, digest, sig, shingles, tokens, counts, numbers = values
+    toks = u64_array(tokens)
     return Record(
         id=doc_id, story=story.decode(), date=_float(date), added=float(added), digest=digest == b"1",
-        signature=u32_array(sig), shingles=u32_array(shingles), tokens=u64_array(tokens), counts=u32_array(counts),
+        signature=u32_array(sig), shingles=u32_array(shingles), tokens=toks, counts=counts_array(counts, len(toks)),
         numbers=numbers_tuple((numbers or b"").decode()),
     )
 
@@ -137,12 +252,19 @@ class RedisStore(Store):
     """An index shared by processes through one Redis database.
 
     Keys (``P`` = prefix): ``P:meta`` (format version, options, window),
-    ``P:doc:ID`` (hash of the stored record: raw little-endian arrays),
+    ``P:doc:ID`` (hash of the stored record: raw little-endian arrays, and its sketch),
     ``P:story:ID`` (set of member ids), ``P:docs`` (zset id -> time),
-    ``P:df`` (hash token hash (8 bytes LE) -> documents), ``P:count``,
-    ``P:lock`` (writers' lease), and ``P:lsh...``: datasketch MinHashLSH's
+    ``P:df:T`` (documents holding token hash ``T``, 8 bytes LE; one integer key each: INCR is
+    cheaper than a hash's HINCRBY and they take less memory), ``P:count``,
+    ``P:version`` (counts insertions and removals), and ``P:lsh...``: datasketch MinHashLSH's
     Redis storage (``MinHashLSH(..., storage_config={"type": "redis",
     "basename": b"P:lsh"}, prepickle=False)`` queries it directly).
+
+    Workers add concurrently without a lock: an article is decided on one
+    atomic read (:data:`_LOOKUP`) and stored by a script that first checks
+    that nothing that read depends on has changed (its buckets' members and
+    their stories); otherwise the index decides again. Document frequencies
+    may meanwhile have moved by the other workers' articles.
     """
 
     def __init__(self, url: str, *, options: Options | None, window: float | None, read_only: bool) -> None:
@@ -177,13 +299,14 @@ class RedisStore(Store):
             storage_config={"type": "redis", "basename": self._p + b":lsh", "redis": config}, prepickle=False,
         )
         assert (self.lsh.b, self.lsh.r) == (bands, rows)
+        self._bands, self._rows = bands, rows
         self._tables = [t._name for t in self.lsh.hashtables]
         self._table_prefix = self._p + b":lsh_bucket_"
+        assert self._tables[0] == self._table_prefix + b"\x00\x00"
         self._insert = self._redis.register_script(_INSERT)
         self._delete = self._redis.register_script(_DELETE)
-        self._query = self._redis.register_script(_QUERY)
-        self._release = self._redis.register_script(_RELEASE)
-        self._token: bytes | None = None
+        self._lookup = self._redis.register_script(_LOOKUP)
+        self._fetch = self._redis.register_script(_FETCH)
 
     def _key(self, *parts: str | bytes) -> bytes:
         return b":".join([self._p] + [p.encode() if isinstance(p, str) else p for p in parts])
@@ -225,32 +348,70 @@ class RedisStore(Store):
     def contains(self, doc_id: str) -> bool:
         return bool(self._redis.exists(self._key("doc", doc_id)))
 
+    def contains_many(self, doc_ids: Sequence[str]) -> list[bool]:
+        pipe = self._redis.pipeline(transaction=False)
+        for doc_id in doc_ids:
+            pipe.exists(self._key("doc", doc_id))
+        return [bool(v) for v in pipe.execute()] if doc_ids else []
+
     def get(self, doc_id: str) -> Record | None:
         return _record(doc_id, self._redis.hmget(self._key("doc", doc_id), _FIELDS))
 
-    def _buckets(self, signature: np.ndarray) -> list[bytes]:
-        mh = to_minhash(signature, seed=self.options.seed)
-        return [
-            name + self.lsh._H(mh.hashvalues[lo:hi]) for name, (lo, hi) in zip(self._tables, self.lsh.hashranges)
-        ]
+    def _band_values(self, signature: np.ndarray) -> bytes:
+        """Every band value of a signature, as MinHashLSH._byteswap makes them (big-endian uint32 rows)."""
+        return np.ascontiguousarray(signature[: self._bands * self._rows], dtype=">u4").tobytes()
 
-    def candidates(self, signature: np.ndarray, bands: np.ndarray, *, time: float, window: float | None) -> list[Record]:
-        flat = self._query(keys=[self._key("doc", "")], args=self._buckets(signature))
-        out = []
-        for k in range(0, len(flat), 2):
-            rec = _record(flat[k].decode(), flat[k + 1])
-            if rec is not None:
-                out.append(rec)
-        return out
-
-    def document_frequencies(self, tokens: np.ndarray) -> tuple[np.ndarray, int]:
-        pipe = self._redis.pipeline(transaction=True)
-        pipe.hmget(self._key("df"), [u64_bytes(np.asarray([t])) for t in tokens.tolist()] or [b"-"])
-        pipe.get(self._key("count"))
-        pipe.hget(self._key("meta"), "seed_docs")
-        values, count, seed = pipe.execute()
-        df = np.fromiter((int(v) if v is not None else 0 for v in values[: len(tokens)]), dtype=np.float64, count=len(tokens))
-        return df, int(count or 0) + int(seed or 0)
+    def lookup(self, record: Record, bands: np.ndarray, *, window: float | None, plausible: Plausible | None = None) -> Lookup:
+        dated = window is not None and record.date is not None
+        reply = self._lookup(
+            keys=[self._key("doc", ""), self._key("df", ""), self._key("count"), self._key("meta"), self._key("doc", record.id),
+                  self._key("version")],
+            args=[record.id, self._band_values(record.signature), 4 * self._rows, self._bands, self._table_prefix,
+                  u64_bytes(record.tokens), repr(record.date) if dated else "", repr(float(window)) if dated else "",
+                  _BOUND_FROM if plausible is not None else 1 << 30],
+        )
+        cards, count, seed, indexed, vocab, df, members, found, version, whole = reply
+        documents = int(count) + int(seed)
+        vocab_tokens, vocab_df = _frequencies(vocab, df)
+        query_df = vocab_df[np.searchsorted(vocab_tokens, record.tokens)] if len(record.tokens) else np.zeros(0)
+        if not whole and plausible is not None:
+            # Many candidates: bound their scores from their sketches, read whole only those that could be copies.
+            ids, sketches, sizes = found[0::3], found[1::3], np.asarray(found[2::3], dtype=np.int64) // 4
+            extra = 0 if indexed else 1
+            weights = tfidf_weights(record.counts, query_df, documents + extra, extra)
+            table = np.frombuffer(b"".join(sketches), dtype="<u8").astype(np.uint64).reshape(len(ids), SKETCH_WORDS)
+            common, cosine = sketch_bounds(table, np.arange(len(ids)), record.shingles, record.tokens, weights)
+            smaller = np.minimum(len(record.shingles), sizes)
+            containment = np.divide(common, smaller, out=np.zeros(len(ids)), where=smaller > 0)
+            wanted = [i for i, ok in zip(ids, plausible(containment + _SLACK, cosine + _SLACK).tolist()) if ok]
+            found = []
+            if wanted:
+                found, more_vocab, more_df = self._fetch(keys=[self._key("doc", ""), self._key("df", "")], args=wanted)
+                more_tokens, more_counts = _frequencies(more_vocab, more_df)
+                vocab_tokens = np.concatenate((vocab_tokens, more_tokens))
+                order = np.argsort(vocab_tokens, kind="stable")
+                vocab_tokens, vocab_df = vocab_tokens[order], np.concatenate((vocab_df, more_counts))[order]
+        token = (version, cards, members)
+        num_perm = self.options.num_perm
+        rows = sorted((int(found[k + 5]), k) for k in range(0, len(found), 11))  # by seq: insertion order
+        if not rows:
+            return Lookup(Candidates.empty(num_perm), query_df, documents, bool(indexed), token)
+        at = [k for _, k in rows]
+        tokens = [found[k + 8] for k in at]
+        lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(at)) // 8
+        flat = np.frombuffer(b"".join(tokens), dtype="<u8").astype(np.uint64)
+        shingles = [found[k + 7] for k in at]
+        candidates = Candidates(
+            ids=[found[k].decode() for k in at], stories=[found[k + 1].decode() for k in at],
+            dates=[_float(found[k + 2]) for k in at], added=[float(found[k + 3]) for k in at],
+            digests=[found[k + 4] == b"1" for k in at], numbers=[(found[k + 10] or b"").decode() for k in at],
+            signatures=np.frombuffer(b"".join(found[k + 6] for k in at), dtype="<u4").astype(np.uint32).reshape(len(at), num_perm),
+            shingles=np.frombuffer(b"".join(shingles), dtype="<u4").astype(np.uint32),
+            shingle_offsets=offsets_of(np.fromiter(map(len, shingles), dtype=np.int64, count=len(at)) // 4),
+            tokens=flat, counts=flat_counts([found[k + 9] for k in at], lengths), token_offsets=offsets_of(lengths),
+            df=vocab_df[np.searchsorted(vocab_tokens, flat)],
+        )
+        return Lookup(candidates, query_df, documents, bool(indexed), token)
 
     def stories(self) -> int:
         return sum(1 for _ in self._redis.scan_iter(match=self._key("story", "*"), count=1000))
@@ -263,64 +424,51 @@ class RedisStore(Store):
 
     @contextmanager
     def writing(self) -> Iterator[None]:
-        """Hold ``P:lock`` (a lease renewed per article) so that decide-and-store is atomic across workers."""
+        """No lock: each insert checks, atomically, that its decision is still valid (see the class)."""
         self._writable()
-        token = uuid.uuid4().bytes
-        lock = self._key("lock")
-        delay = 0.0005
-        while not self._redis.set(lock, token, nx=True, px=_LEASE_MS):
-            _time.sleep(delay)
-            delay = min(delay * 2, 0.01)
-        self._token = token
-        try:
-            yield
-        finally:
-            self._token = None
-            self._release(keys=[lock], args=[token])
+        yield
 
-    def _renew(self) -> None:
-        if self._token is not None:
-            self._redis.pexpire(self._key("lock"), _LEASE_MS)
-
-    def insert(self, item: Commit) -> None:
+    def insert(self, item: Commit, lookup: Lookup | None = None) -> None:
         rec = item.record
-        mh = to_minhash(rec.signature, seed=self.options.seed)
-        args: list[Any] = [rec.id, rec.time, rec.story, len(item.merge)]
-        args += [self._key("story", s) for s in item.merge]
-        args.append(len(self._tables))
-        for name, (lo, hi) in zip(self._tables, self.lsh.hashranges):
-            band = self.lsh._H(mh.hashvalues[lo:hi])
-            args += [name, band, name + band]
-        raw_tokens = u64_bytes(rec.tokens)
-        args.append(len(rec.tokens))
-        args += [raw_tokens[i : i + 8] for i in range(0, len(raw_tokens), 8)]
+        if lookup is not None and lookup.token is not None:
+            version, cards, members = lookup.token
+            args: list[Any] = [version, cards, len(members) // 3, *members]
+        else:
+            args = ["", "", 0]
+        args += [len(item.merge), *(self._key("story", s) for s in item.merge)]
         fields = {
             "story": rec.story, "date": "" if rec.date is None else repr(rec.date), "added": repr(rec.added),
             "digest": "1" if rec.digest else "0", "signature": u32_bytes(rec.signature), "shingles": u32_bytes(rec.shingles),
-            "tokens": raw_tokens, "counts": u32_bytes(rec.counts), "numbers": numbers_text(rec.numbers),
-        }
+            "counts": counts_bytes(rec.counts), "numbers": numbers_text(rec.numbers),
+            "sketch": u64_bytes(sketch(rec.shingles, rec.tokens)),
+        }  # and "tokens", from the tokens argument
         for key, value in fields.items():
             args += [key, value]
         keys_table = self.lsh.keys._name
         done = self._insert(
-            keys=[self._key("doc", rec.id), self._key("story", rec.story), self._key("docs"), self._key("df"),
-                  self._key("count"), keys_table, keys_table + rec.id.encode(), self._key("doc", "")],
-            args=args,
+            keys=[self._key("doc", rec.id), self._key("story", rec.story), self._key("docs"), self._key("df", ""),
+                  self._key("count"), keys_table, keys_table + rec.id.encode(), self._key("doc", ""), self._key("version")],
+            args=[rec.id, rec.time, rec.story, self._band_values(rec.signature), 4 * self._rows, self._bands,
+                  self._table_prefix, u64_bytes(rec.tokens), *args],
         )
+        if done == -1:
+            raise Conflict(rec.id)
         if not done:
             raise IndexStateError(f"{rec.id!r} is already indexed; pass replace=True to replace it")
-        self._renew()
 
     def delete(self, doc_ids: Sequence[str]) -> int:
-        removed = 0
         keys_table = self.lsh.keys._name
-        for doc_id in dict.fromkeys(doc_ids):
-            removed += int(self._delete(
-                keys=[self._key("doc", doc_id), self._key("docs"), self._key("df"), self._key("count"),
-                      keys_table, keys_table + doc_id.encode()],
-                args=[doc_id, self._key("story", ""), self._table_prefix],
-            ))
-            self._renew()
+        ids = list(dict.fromkeys(doc_ids))
+        removed = 0
+        for lo in range(0, len(ids), 500):
+            pipe = self._redis.pipeline(transaction=False)
+            for doc_id in ids[lo : lo + 500]:
+                self._delete(
+                    keys=[self._key("doc", doc_id), self._key("docs"), self._key("df", ""), self._key("count"),
+                          keys_table, keys_table + doc_id.encode(), self._key("version")],
+                    args=[doc_id, self._key("story", ""), self._table_prefix], client=pipe,
+                )
+            removed += sum(int(v) for v in pipe.execute())
         return removed
 
     def expire(self, before: float) -> int:
@@ -331,7 +479,7 @@ class RedisStore(Store):
         pipe = self._redis.pipeline(transaction=True)
         raw = u64_bytes(tokens)
         for i, n in enumerate(counts.tolist()):
-            pipe.hincrby(self._key("df"), raw[8 * i : 8 * i + 8], n)
+            pipe.incrby(self._key("df", raw[8 * i : 8 * i + 8]), n)
         pipe.hincrby(self._key("meta"), "seed_docs", docs)
         pipe.execute()
 
@@ -369,7 +517,9 @@ class RedisStore(Store):
             for i in range(0, len(raw), 8):
                 expected[raw[i : i + 8]] = expected.get(raw[i : i + 8], 0) + 1
         seeded = int(self._redis.hget(self._key("meta"), "seed_docs") or 0)
-        stored = {k: int(v) for k, v in self._redis.hgetall(self._key("df")).items()}
+        prefix = self._key("df", "")
+        names = [k for k in self._redis.scan_iter(match=prefix + b"*", count=1000) if len(k) == len(prefix) + 8]
+        stored = {k[len(prefix) :]: int(v) for k, v in zip(names, self._redis.mget(names) if names else [])}
         if not seeded and stored != expected:
             problems.append("document frequencies disagree with the stored articles")
         return problems

@@ -5,29 +5,37 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
+import threading
 import time as _time
-from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from dedup.bandmirror import BandMirror
+from dedup.bandmirror import SKETCH_WORDS, BandMirror, TokenCounts, sketch, sketch_bounds, tfidf_weights
 from dedup.pipeline import Options
 from dedup.store import (
     FORMAT_VERSION,
+    Candidates,
     Commit,
     IndexStateError,
+    Lookup,
+    Plausible,
     Record,
     Store,
     band_keys,
     check_options,
+    counts_array,
+    counts_bytes,
+    flat_counts,
     numbers_text,
     numbers_tuple,
+    offsets_of,
     options_from_json,
     options_json,
     parse_window,
+    shares_band,
     u32_array,
     u32_bytes,
     u64_array,
@@ -44,39 +52,65 @@ CREATE TABLE docs (
     date REAL,                              -- POSIX seconds, NULL when unknown
     added REAL NOT NULL,                    -- POSIX seconds when indexed
     digest INTEGER NOT NULL,                -- 1: quotes several stories, joined none
-    signature BLOB NOT NULL,                -- uint32 LE x num_perm (MinHash)
-    bands BLOB NOT NULL,                    -- uint64 LE x bands (LSH bucket keys)
+    signature BLOB NOT NULL,                -- uint32 LE x num_perm (MinHash, LSH band keys derive from it)
     shingles BLOB NOT NULL,                 -- uint32 LE, sorted distinct shingle hashes
     tokens BLOB NOT NULL,                   -- uint64 LE, sorted distinct token hashes
-    counts BLOB NOT NULL,                   -- uint32 LE, term frequency per token
-    numbers TEXT NOT NULL                   -- distinct number tokens, space separated
+    counts BLOB NOT NULL,                   -- term frequency per token: LE uint8, uint16 or uint32 (len / tokens)
+    numbers TEXT NOT NULL,                  -- distinct number tokens, space separated
+    sketch BLOB NOT NULL                    -- uint64 LE bitmaps of its shingles' and tokens' buckets (bandmirror.sketch)
 );
 CREATE INDEX docs_story ON docs (story);
 CREATE INDEX docs_time ON docs (coalesce(date, added));
 CREATE TABLE df (
     token INTEGER PRIMARY KEY,              -- stable token hash as signed 64-bit
-    docs INTEGER NOT NULL,                  -- indexed articles containing it
+    docs INTEGER NOT NULL,                  -- articles with seq <= meta.df_seq containing it
     seed INTEGER NOT NULL                   -- reference-corpus articles containing it
 );
 """
 _COLUMNS = "seq, id, story, date, added, digest, signature, shingles, tokens, counts, numbers"
 _CHUNK = 900  # bound on SQL parameters per statement
+# The df table is brought up to date every this many added articles (and before any removal) rather
+# than per article: the articles added since (seq > meta.df_seq) are counted again when opening.
+_DF_FLUSH = 4096
+_BOUND_FROM = 0  # with more candidates than this, their score bounds are checked before reading their rows
+_SLACK = 1e-9  # added to the bounds: rounding must never exclude a copy
+_WAL_BYTES = 4 << 20  # WAL size that triggers a checkpoint (SQLite's automatic default is about 4 MB)
 
 
 def _signed(tokens: np.ndarray) -> list[int]:
     return np.ascontiguousarray(tokens, dtype=np.uint64).view(np.int64).tolist()
 
 
+def _unsigned(tokens: Sequence[int]) -> np.ndarray:
+    return np.asarray(tokens, dtype=np.int64).view(np.uint64)
+
+
 def _record(row: tuple) -> Record:
     _seq, doc_id, story, date, added, digest, sig, shingles, tokens, counts, numbers = row
+    toks = u64_array(tokens)
     return Record(
         id=doc_id, story=story, date=date, added=added, digest=bool(digest), signature=u32_array(sig),
-        shingles=u32_array(shingles), tokens=u64_array(tokens), counts=u32_array(counts), numbers=numbers_tuple(numbers),
+        shingles=u32_array(shingles), tokens=toks, counts=counts_array(counts, len(toks)), numbers=numbers_tuple(numbers),
     )
 
 
+def _token_totals(blobs: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct token hashes, in how many of the token blobs each occurs)."""
+    if not blobs:
+        return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
+    tokens, counts = np.unique(np.frombuffer(b"".join(blobs), dtype="<u8"), return_counts=True)
+    return tokens.astype(np.uint64), counts.astype(np.int64)
+
+
 class SqliteStore(Store):
-    """An index in one SQLite file; one writing process at a time (others get a clear error)."""
+    """An index in one SQLite file; one writing process at a time (others get a clear error).
+
+    Lookups need no SQL but the fetch of the candidates' rows: the LSH
+    buckets, the articles' times and sketches, and the document frequencies
+    are mirrored in memory (rebuilt when opening). The sketches bound each
+    candidate's scores, so that only the rows of candidates that could be
+    copies are read and scored.
+    """
 
     def __init__(self, path: str, *, options: Options | None, window: float | None, read_only: bool) -> None:
         self.location = path
@@ -112,9 +146,14 @@ class SqliteStore(Store):
         uri = f"file:{path}?mode=ro" if self.read_only and not memory else path
         self._db = sqlite3.connect(uri, uri=self.read_only and not memory, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA busy_timeout = 10000")
+        self._checkpointer: _Checkpointer | None = None
         if not memory and not self.read_only:
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")  # WAL: durable against process crashes
+            # Checkpoints (copying the WAL into the file, with an fsync) run in a background thread
+            # instead of stalling whichever commit crosses the threshold.
+            self._db.execute("PRAGMA wal_autocheckpoint = 0")
+            self._checkpointer = _Checkpointer(path)
 
     # --- opening -------------------------------------------------------------------------------------
 
@@ -134,7 +173,8 @@ class SqliteStore(Store):
                 self._db.executemany(
                     "INSERT INTO meta VALUES (?, ?)",
                     [("format_version", str(FORMAT_VERSION)), ("options", options_json(self.options)),
-                     ("window", window_seconds(window)), ("seed_docs", "0"), ("created", repr(_time.time()))],
+                     ("window", window_seconds(window)), ("seed_docs", "0"), ("df_seq", "0"),
+                     ("created", repr(_time.time()))],
                 )
             return
         meta = dict(self._db.execute("SELECT key, value FROM meta"))
@@ -150,26 +190,42 @@ class SqliteStore(Store):
             self.set_window(window)
         elif window is not None:
             self.window = window
-        self._seed_docs = int(meta.get("seed_docs", "0"))
 
     def _load_mirror(self) -> None:
+        """Rebuild the in-memory buckets, times and document frequencies from the file."""
         self._seed_docs = int(self._meta("seed_docs") or 0)
+        self._df_seq = int(self._meta("df_seq") or 0)
         self._mirror = BandMirror()
         self._times = np.zeros(1024, dtype=np.float64)
         self._dated = np.zeros(1024, dtype=bool)
-        self._seqs: dict[str, int] = {}
-        rows = self._db.execute("SELECT seq, id, bands, date, added FROM docs ORDER BY seq").fetchall()
-        if rows:
+        self._sketches = np.zeros((1024, SKETCH_WORDS), dtype=np.uint64)
+        self._sizes = np.zeros(1024, dtype=np.uint32)  # distinct shingles of each article
+        self._count = 0
+        self._last_seq = self._df_seq
+        num_perm = self.options.num_perm
+        cursor = self._db.execute("SELECT seq, signature, date, added, sketch, length(shingles) FROM docs ORDER BY seq")
+        while True:
+            rows = cursor.fetchmany(16384)
+            if not rows:
+                break
             seqs = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-            keys = np.stack([u64_array(r[2]) for r in rows])
-            self._grow(int(seqs.max()))
-            self._times[seqs] = [r[4] if r[3] is None else r[3] for r in rows]
-            self._dated[seqs] = [r[3] is not None for r in rows]
-            self._mirror.load(seqs, keys)
-            self._seqs = {r[1]: r[0] for r in rows}
-        self._df: dict[int, int] = {
-            token: docs + seed for token, docs, seed in self._db.execute("SELECT token, docs, seed FROM df")
-        }
+            sigs = np.frombuffer(b"".join(r[1] for r in rows), dtype="<u4").astype(np.uint32).reshape(len(rows), num_perm)
+            self._grow(int(seqs[-1]))
+            self._times[seqs] = [r[3] if r[2] is None else r[2] for r in rows]
+            self._dated[seqs] = [r[2] is not None for r in rows]
+            self._sketches[seqs] = np.frombuffer(b"".join(r[4] for r in rows), dtype="<u8").reshape(len(rows), SKETCH_WORDS)
+            self._sizes[seqs] = [r[5] // 4 for r in rows]
+            self._mirror.load(seqs, band_keys(sigs, self.options))
+            self._count += len(rows)
+            self._last_seq = max(self._last_seq, int(seqs[-1]))
+        self._df = TokenCounts()
+        cursor = self._db.execute("SELECT token, docs + seed FROM df WHERE docs + seed != 0")
+        while rows := cursor.fetchmany(65536):
+            self._df.add(_unsigned([r[0] for r in rows]), np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows)))
+        cursor = self._db.execute("SELECT tokens FROM docs WHERE seq > ?", (self._df_seq,))
+        while rows := cursor.fetchmany(_DF_FLUSH):
+            self._df.add(*_token_totals([r[0] for r in rows]))
+        self._max_seq = self._last_seq  # what a read-only opener sees
 
     def _meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -180,6 +236,10 @@ class SqliteStore(Store):
             size = max(seq + 1, 2 * len(self._times))
             self._times = np.resize(self._times, size)
             self._dated = np.resize(self._dated, size)
+            self._sizes = np.resize(self._sizes, size)
+            sketches = np.zeros((size, SKETCH_WORDS), dtype=np.uint64)
+            sketches[: len(self._sketches)] = self._sketches
+            self._sketches = sketches
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -194,30 +254,66 @@ class SqliteStore(Store):
     # --- reading -------------------------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return len(self._seqs)
+        return self._count
+
+    def _seq(self, doc_id: str) -> int | None:
+        row = self._db.execute("SELECT seq FROM docs WHERE id = ?", (doc_id,)).fetchone()
+        if row is None or (self.read_only and row[0] > self._max_seq):
+            return None  # a read-only opener sees the articles present when it opened the file
+        return int(row[0])
 
     def contains(self, doc_id: str) -> bool:
-        return doc_id in self._seqs
+        return self._seq(doc_id) is not None
 
     def get(self, doc_id: str) -> Record | None:
         row = self._db.execute(f"SELECT {_COLUMNS} FROM docs WHERE id = ?", (doc_id,)).fetchone()
-        return None if row is None else _record(row)
+        if row is None or (self.read_only and row[0] > self._max_seq):
+            return None
+        return _record(row)
 
-    def candidates(self, signature: np.ndarray, bands: np.ndarray, *, time: float, window: float | None) -> list[Record]:
+    def lookup(self, record: Record, bands: np.ndarray, *, window: float | None, plausible: Plausible | None = None) -> Lookup:
         seqs = self._mirror.lookup(bands)
-        if window is not None and len(seqs):
-            seqs = seqs[~self._dated[seqs] | (np.abs(self._times[seqs] - time) <= window)]
-        out: list[Record] = []
+        if window is not None and record.date is not None and len(seqs):  # undated: always in the window
+            seqs = seqs[~self._dated[seqs] | (np.abs(self._times[seqs] - record.date) <= window)]
+        query_df = self._df.get(record.tokens).astype(np.float64)
+        documents = self._count + self._seed_docs
+        indexed = self.contains(record.id)
+        if plausible is not None and len(seqs) > _BOUND_FROM:
+            # Read only the rows of candidates whose score bounds (from their sketches) could confirm them.
+            extra = 0 if indexed else 1
+            weights = tfidf_weights(record.counts, query_df, documents + extra, extra)
+            common, cosine = sketch_bounds(self._sketches, seqs, record.shingles, record.tokens, weights)
+            smaller = np.minimum(len(record.shingles), self._sizes[seqs])
+            containment = np.divide(common, smaller, out=np.zeros(len(seqs)), where=smaller > 0)
+            seqs = seqs[plausible(containment + _SLACK, cosine + _SLACK)]
+        rows: list[tuple] = []
         for lo in range(0, len(seqs), _CHUNK):
             chunk = seqs[lo : lo + _CHUNK].tolist()
             marks = ",".join("?" * len(chunk))
-            out.extend(_record(r) for r in self._db.execute(f"SELECT {_COLUMNS} FROM docs WHERE seq IN ({marks})", chunk))
-        return out
-
-    def document_frequencies(self, tokens: np.ndarray) -> tuple[np.ndarray, int]:
-        get = self._df.get
-        df = np.fromiter((get(t, 0) for t in _signed(tokens)), dtype=np.float64, count=len(tokens))
-        return df, len(self._seqs) + self._seed_docs
+            rows.extend(self._db.execute(f"SELECT {_COLUMNS} FROM docs WHERE seq IN ({marks})", chunk))
+        rows.sort()
+        rows = [r for r in rows if r[1] != record.id]
+        num_perm = self.options.num_perm
+        if rows:
+            sigs = np.frombuffer(b"".join([r[6] for r in rows]), dtype="<u4").reshape(len(rows), num_perm)
+            keep = shares_band(record.signature, sigs, self.options)  # the mirror compares hashed keys
+            if not keep.all():
+                rows = [r for r, ok in zip(rows, keep.tolist()) if ok]
+        if not rows:
+            return Lookup(Candidates.empty(num_perm), query_df, documents, indexed)
+        _seqs, ids, stories, dates, added, digests, sigs, shingles, tokens, counts, numbers = zip(*rows)
+        lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(rows)) // 8
+        flat = np.frombuffer(b"".join(tokens), dtype="<u8").astype(np.uint64)
+        candidates = Candidates(
+            ids=list(ids), stories=list(stories), dates=list(dates), added=list(added), digests=list(map(bool, digests)),
+            numbers=list(numbers),
+            signatures=np.frombuffer(b"".join(sigs), dtype="<u4").astype(np.uint32).reshape(len(rows), num_perm),
+            shingles=np.frombuffer(b"".join(shingles), dtype="<u4").astype(np.uint32),
+            shingle_offsets=offsets_of(np.fromiter(map(len, shingles), dtype=np.int64, count=len(rows)) // 4),
+            tokens=flat, counts=flat_counts(counts, lengths), token_offsets=offsets_of(lengths),
+            df=self._df.get(flat).astype(np.float64),
+        )
+        return Lookup(candidates, query_df, documents, indexed)
 
     def stories(self) -> int:
         return int(self._db.execute("SELECT COUNT(DISTINCT story) FROM docs").fetchone()[0])
@@ -231,66 +327,83 @@ class SqliteStore(Store):
     @contextmanager
     def writing(self) -> Iterator[None]:
         self._writable()
+        self._changed = False
         try:
             with self._transaction():
                 yield
+                if self._last_seq - self._df_seq >= _DF_FLUSH:
+                    self._flush_df()
         except BaseException:
-            self._load_mirror()  # the transaction was rolled back: rebuild the mirror from the file
+            if self._changed:
+                self._load_mirror()  # the transaction was rolled back: rebuild the mirror from the file
             raise
+        if self._checkpointer is not None:
+            self._checkpointer.poke()
 
-    def insert(self, item: Commit) -> None:
+    def _flush_df(self) -> None:
+        """Count the articles added since the last flush into the df table (inside a transaction)."""
+        if self._last_seq <= self._df_seq:
+            return
+        self._changed = True
+        cursor = self._db.execute("SELECT tokens FROM docs WHERE seq > ?", (self._df_seq,))
+        while rows := cursor.fetchmany(_DF_FLUSH):
+            tokens, counts = _token_totals([r[0] for r in rows])
+            self._db.executemany(
+                "INSERT INTO df (token, docs, seed) VALUES (?, ?, 0) ON CONFLICT (token) DO UPDATE SET docs = docs + excluded.docs",
+                zip(_signed(tokens), counts.tolist()),
+            )
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('df_seq', ?)", (str(self._last_seq),))
+        self._df_seq = self._last_seq
+
+    def insert(self, item: Commit, lookup: Lookup | None = None) -> None:
         rec = item.record
+        self._changed = True
         try:
+            sketched = sketch(rec.shingles, rec.tokens)
             cursor = self._db.execute(
-                "INSERT INTO docs (id, story, date, added, digest, signature, bands, shingles, tokens, counts, numbers) "
+                "INSERT INTO docs (id, story, date, added, digest, signature, shingles, tokens, counts, numbers, sketch) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (rec.id, rec.story, rec.date, rec.added, int(rec.digest), u32_bytes(rec.signature), u64_bytes(item.bands),
-                 u32_bytes(rec.shingles), u64_bytes(rec.tokens), u32_bytes(rec.counts), numbers_text(rec.numbers)),
+                (rec.id, rec.story, rec.date, rec.added, int(rec.digest), u32_bytes(rec.signature),
+                 u32_bytes(rec.shingles), u64_bytes(rec.tokens), counts_bytes(rec.counts), numbers_text(rec.numbers),
+                 u64_bytes(sketched)),
             )
         except sqlite3.IntegrityError:
             raise IndexStateError(f"{rec.id!r} is already indexed; pass replace=True to replace it") from None
         for other in item.merge:
             self._db.execute("UPDATE docs SET story = ? WHERE story = ?", (rec.story, other))
-        tokens = _signed(rec.tokens)
-        self._db.executemany(
-            "INSERT INTO df (token, docs, seed) VALUES (?, 1, 0) ON CONFLICT (token) DO UPDATE SET docs = docs + 1",
-            [(t,) for t in tokens],
-        )
         seq = int(cursor.lastrowid)
         self._grow(seq)
         self._times[seq] = rec.time
         self._dated[seq] = rec.date is not None
+        self._sketches[seq] = sketched
+        self._sizes[seq] = len(rec.shingles)
         self._mirror.add(seq, item.bands)
-        self._seqs[rec.id] = seq
-        df = self._df
-        for t in tokens:
-            df[t] = df.get(t, 0) + 1
+        self._df.add(rec.tokens, 1)
+        self._count += 1
+        self._last_seq = max(self._last_seq, seq)
 
     def delete(self, doc_ids: Sequence[str]) -> int:
-        seqs = [self._seqs[d] for d in dict.fromkeys(doc_ids) if d in self._seqs]
-        if not seqs:
-            return 0
-        removed: Counter[int] = Counter()
-        for lo in range(0, len(seqs), _CHUNK):
-            chunk = seqs[lo : lo + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            for (blob,) in self._db.execute(f"SELECT tokens FROM docs WHERE seq IN ({marks})", chunk):
-                removed.update(_signed(u64_array(blob)))
-            self._db.execute(f"DELETE FROM docs WHERE seq IN ({marks})", chunk)
-        self._db.executemany("UPDATE df SET docs = docs - ? WHERE token = ?", [(n, t) for t, n in removed.items()])
-        self._db.execute("DELETE FROM df WHERE docs <= 0 AND seed <= 0")
-        df = self._df
-        for t, n in removed.items():
-            left = df.get(t, 0) - n
-            if left > 0:
-                df[t] = left
-            else:
-                df.pop(t, None)
-        by_seq = {s: d for d, s in self._seqs.items()}
-        for seq in seqs:
-            self._mirror.remove(seq)
-            del self._seqs[by_seq[seq]]
-        return len(seqs)
+        ids = list(dict.fromkeys(doc_ids))
+        removed = 0
+        for lo in range(0, len(ids), _CHUNK):
+            chunk = ids[lo : lo + _CHUNK]
+            found = self._db.execute(f"SELECT seq, tokens FROM docs WHERE id IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+            if not found:
+                continue
+            self._flush_df()  # every stored article is counted in the df table (a no-op after the first chunk)
+            self._changed = True
+            seqs = [seq for seq, _ in found]
+            self._db.execute(f"DELETE FROM docs WHERE seq IN ({','.join('?' * len(seqs))})", seqs)
+            tokens, counts = _token_totals([blob for _, blob in found])
+            signed = _signed(tokens)
+            self._db.executemany("UPDATE df SET docs = docs - ? WHERE token = ?", zip(counts.tolist(), signed))
+            self._db.executemany("DELETE FROM df WHERE token = ? AND docs <= 0 AND seed <= 0", ((t,) for t in signed))
+            self._df.add(tokens, -counts)
+            for seq in seqs:
+                self._mirror.remove(seq)
+            self._count -= len(seqs)
+            removed += len(seqs)
+        return removed
 
     def expire(self, before: float) -> int:
         ids = [r[0] for r in self._db.execute("SELECT id FROM docs WHERE coalesce(date, added) < ?", (before,))]
@@ -300,15 +413,14 @@ class SqliteStore(Store):
         return count
 
     def seed(self, tokens: np.ndarray, counts: np.ndarray, docs: int) -> None:
-        signed = _signed(tokens)
+        self._changed = True
         self._db.executemany(
             "INSERT INTO df (token, docs, seed) VALUES (?, 0, ?) ON CONFLICT (token) DO UPDATE SET seed = seed + excluded.seed",
-            list(zip(signed, counts.tolist())),
+            list(zip(_signed(tokens), counts.tolist())),
         )
         self._seed_docs += docs
         self._db.execute("UPDATE meta SET value = ? WHERE key = 'seed_docs'", (str(self._seed_docs),))
-        for t, n in zip(signed, counts.tolist()):
-            self._df[t] = self._df.get(t, 0) + n
+        self._df.add(tokens, counts)
 
     def set_window(self, window: float | None) -> None:
         self._writable()
@@ -326,36 +438,98 @@ class SqliteStore(Store):
             "backend": "sqlite",
             "bytes": size,
             "seed_documents": self._seed_docs,
-            "mirror_bytes": self._mirror.nbytes() + self._times.nbytes + self._dated.nbytes,
+            "mirror_bytes": self._mirror.nbytes() + self._times.nbytes + self._dated.nbytes + self._df.nbytes()
+            + self._sketches.nbytes + self._sizes.nbytes,
         }
 
     def integrity(self) -> list[str]:
         problems: list[str] = []
         if self._db.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
             problems.append("sqlite integrity_check failed")
-        expected: Counter[int] = Counter()
         stored = 0
-        for seq, doc_id, sig, bands, tokens in self._db.execute("SELECT seq, id, signature, bands, tokens FROM docs"):
+        counted: list[bytes] = []  # token blobs of the articles the df table counts
+        pending: list[bytes] = []
+        rows = self._db.execute("SELECT seq, id, signature, tokens, shingles, sketch FROM docs ORDER BY seq")
+        for seq, doc_id, sig, tokens, shingles, sketched in rows:
             stored += 1
-            keys = u64_array(bands)
-            if not np.array_equal(keys, band_keys(u32_array(sig), self.options)[0]):
-                problems.append(f"{doc_id}: bucket keys do not match its signature")
+            (counted if seq <= self._df_seq else pending).append(tokens)
+            expected_sketch = sketch(u32_array(shingles), u64_array(tokens))
+            if u64_bytes(expected_sketch) != sketched or not np.array_equal(self._sketches[seq], expected_sketch):
+                problems.append(f"{doc_id}: sketch does not match its shingles and tokens")
+            if self._sizes[seq] != len(shingles) // 4:
+                problems.append(f"{doc_id}: wrong shingle count in memory")
+            keys = band_keys(u32_array(sig), self.options)[0]
             if not all(seq in self._mirror.lookup(keys[b : b + 1]) for b in range(len(keys))):
                 problems.append(f"{doc_id}: missing from the in-memory buckets")
-            expected.update(_signed(u64_array(tokens)))
-        if stored != len(self._seqs):
-            problems.append(f"{stored} stored articles but {len(self._seqs)} in memory")
-        table = {t: d for t, d, _s in self._db.execute("SELECT token, docs, seed FROM df")}
-        bad = [t for t in set(table) | set(expected) if table.get(t, 0) != expected.get(t, 0)]
+        if stored != self._count:
+            problems.append(f"{stored} stored articles but {self._count} in memory")
+        table = {t: (d, s) for t, d, s in self._db.execute("SELECT token, docs, seed FROM df")}
+        tokens, counts = _token_totals(counted)
+        expected = dict(zip(_signed(tokens), counts.tolist()))
+        bad = [t for t in set(table) | set(expected) if table.get(t, (0, 0))[0] != expected.get(t, 0)]
         if bad:
             problems.append(f"document frequencies of {len(bad)} tokens disagree with the stored articles")
+        tokens, counts = _token_totals(counted + pending)
+        total = dict(zip(tokens.tolist(), counts.tolist()))
+        for t, (_d, s) in table.items():
+            if s:
+                key = int(_unsigned([t])[0])
+                total[key] = total.get(key, 0) + s
+        if self._df.items() != {t: n for t, n in total.items() if n}:
+            problems.append("in-memory document frequencies disagree with the stored articles")
         return problems
 
     def close(self) -> None:
         try:
+            if getattr(self, "_checkpointer", None) is not None:
+                self._checkpointer.stop()
+                self._checkpointer = None
             if hasattr(self, "_db"):
+                if not self.read_only and hasattr(self, "_df_seq") and self._last_seq > self._df_seq:
+                    try:
+                        with self._transaction():
+                            self._flush_df()  # saves counting them again at the next opening
+                    except sqlite3.Error:
+                        pass  # they are counted when opening instead
                 self._db.close()
         finally:
             if self._lock_fd is not None:
                 os.close(self._lock_fd)
                 self._lock_fd = None
+
+
+class _Checkpointer:
+    """Copies the WAL into the database file from a daemon thread with its own connection (PASSIVE
+    checkpoints never block the writer) once the WAL has grown past ``_WAL_BYTES``."""
+
+    def __init__(self, path: str) -> None:
+        self._wal = path + "-wal"
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA busy_timeout = 10000")
+        self._db.execute("PRAGMA synchronous = NORMAL")
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="dedup-index-checkpoint", daemon=True)
+        self._thread.start()
+
+    def poke(self) -> None:
+        """A transaction was committed."""
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stopping:
+            self._wake.wait()
+            self._wake.clear()
+            if self._stopping:
+                break
+            try:
+                if os.path.getsize(self._wal) >= _WAL_BYTES:
+                    self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except (OSError, sqlite3.Error):
+                pass  # retried after the next commit; the writer's connection checkpoints when closed
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        self._thread.join()
+        self._db.close()

@@ -7,6 +7,7 @@ import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from dedup import DedupError, Document, Options, cluster
@@ -156,7 +157,7 @@ def test_persistence_reopen_and_format(tmp_path: Path) -> None:
         Index.open(path, options=Options(cosine=0.7))
     db = sqlite3.connect(path)
     meta = dict(db.execute("SELECT key, value FROM meta"))
-    assert meta["format_version"] == "1" and '"cosine": 0.6' in meta["options"]
+    assert meta["format_version"] == "2" and '"cosine": 0.6' in meta["options"]
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     sig_blob, shingle_blob = db.execute("SELECT signature, shingles FROM docs WHERE id = ?", (A,)).fetchone()
     prepared = prepare(docs[:1], Options(cosine=0.6))
@@ -252,3 +253,96 @@ def _shared() -> bool:
     from conftest import SHARED_DATA
 
     return (SHARED_DATA / "syndication-dev.jsonl.gz").exists()
+
+
+def test_compiled_and_numpy_paths_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The numba kernels (LSH runs, frequency table, scoring) and their numpy/dict fallbacks give the same
+    answers, through sorted-run merges, removals and compaction (tiny buffers make many runs)."""
+    from dedup import bandmirror
+
+    docs = syndication_sample(300) if _shared() else sample_docs()
+    monkeypatch.setattr(bandmirror, "_BUFFER_DOCS", 4)
+
+    def run() -> tuple[list, dict, list]:
+        with Index() as index:
+            results = index.add_many(docs[: len(docs) // 2])
+            for d in docs[len(docs) // 2 :]:
+                results.append(index.add(d))
+            for d in docs[::7]:
+                index.remove(d.id)
+            index._store._mirror.compact()
+            assert index.integrity() == []
+            checks = [index.check(d) for d in docs[::5]]
+            return results, {d.id: index.cluster_of(d.id) for d in docs if d.id in index}, checks
+
+    compiled = run()
+    monkeypatch.setattr(bandmirror, "_NUMBA", False)
+    assert run() == compiled
+
+
+def test_document_frequencies_survive_reopening_between_flushes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The df table is written every few articles; the ones after the last write are counted when opening."""
+    from dedup import store_sqlite
+
+    monkeypatch.setattr(store_sqlite, "_DF_FLUSH", 2)
+    path = str(tmp_path / "feed.db")
+    a, b, c = sample_docs()
+    with Index.open(path) as index:
+        index.add_many([a, c])  # written to the df table
+        index.add(b)  # counted only in memory until the next write
+        before = index.check(b)
+        index._store._db.close()  # as if killed: no final write when closing
+        index._store._checkpointer.stop()
+        index._store._checkpointer = None
+        index._store._db = sqlite3.connect(":memory:")
+    with Index.open(path) as index:
+        assert index._store._df_seq < index._store._last_seq
+        assert index.integrity() == [] and index.check(b) == before
+        index.remove(C)
+        assert index.integrity() == [] and len(index) == 2
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_sketch_bounds_never_undercut_the_scores(compiled: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sketches' bounds of shared shingles and cosine are never below the exact scores (so leaving
+    out candidates whose bounds cannot confirm them changes nothing)."""
+    from dedup import bandmirror
+
+    if not compiled:
+        monkeypatch.setattr(bandmirror, "_NUMBA", False)
+    one, other, short = story_words()
+    texts = [" ".join(one), " ".join(other), " ".join(short), " ".join(one[:-30] + short), " ".join(other[10:]),
+             " ".join(one[::2]), " ".join(short * 3), "12 34 56 78", " ".join(one + other)]
+    docs = [Document(id=f"d{i}", text=t) for i, t in enumerate(texts)]
+    with Index() as index:
+        index.add_many(docs)
+        store = index._store
+        for query in index._queries(docs):
+            rec = query.record
+            everything = store.lookup(rec, np.asarray(query.bands), window=None)  # no pruning
+            found = everything.candidates
+            if not len(found):
+                continue
+            scores = index._score(rec, everything)
+            seqs = np.asarray([store._seq(i) for i in found.ids])
+            extra = 0 if everything.query_indexed else 1
+            weights = bandmirror.tfidf_weights(rec.counts, everything.query_df, everything.documents + extra, extra)
+            common, cosine = bandmirror.sketch_bounds(store._sketches, seqs, rec.shingles, rec.tokens, weights)
+            assert (common >= scores.common).all()
+            assert (cosine + 1e-9 >= scores.cosine).all()
+
+
+def test_leaving_out_implausible_candidates_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dedup import store_sqlite
+
+    docs = syndication_sample(400) if _shared() else sample_docs()
+
+    def run() -> tuple[list, list]:
+        with Index() as index:
+            added = index.add_many(docs)
+            return added, [index.check(d) for d in docs[::3]]
+
+    monkeypatch.setattr(store_sqlite, "_BOUND_FROM", 10**9)
+    everything = run()
+    monkeypatch.setattr(store_sqlite, "_BOUND_FROM", -1)
+    assert run() == everything

@@ -44,7 +44,7 @@ def test_add_check_stats_expire(tmp_path: Path) -> None:
 
     result = run("index", "stats", path, "--json")
     stats = json.loads(result.stdout)
-    assert stats["documents"] == 2 and stats["stories"] == 1 and stats["format_version"] == 1 and stats["bytes"] > 0
+    assert stats["documents"] == 2 and stats["stories"] == 1 and stats["format_version"] == 2 and stats["bytes"] > 0
 
     result = run("index", "expire", path, "--before", "2026-11-21")
     assert result.exit_code == 0 and "removed 2 articles" in result.stderr

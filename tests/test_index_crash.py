@@ -18,7 +18,10 @@ WRITER = r"""
 import sys
 from pathlib import Path
 from dedup import Document
+from dedup import store_sqlite
 from dedup.index import Index
+store_sqlite._DF_FLUSH = 7  # write the df table often, so that the kill may land in or between writes
+store_sqlite._WAL_BYTES = 64 << 10  # and checkpoint often
 texts = [p.read_text() for p in sorted(Path(sys.argv[2]).glob("*.txt"))]
 with Index.open(sys.argv[1]) as index:
     k = 0

@@ -78,6 +78,21 @@ def test_same_answers_as_sqlite(url: str) -> None:
         assert stats["backend"] == "redis" and stats["documents"] == 2 and stats["stories"] == 2
 
 
+def test_bounded_candidates_give_the_same_answers(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Candidates read whole only when their sketch bounds allow a copy (Redis) or always (SQLite): same answers."""
+    from conftest import SHARED_DATA
+
+    from dedup import store_redis, store_sqlite
+
+    monkeypatch.setattr(store_redis, "_BOUND_FROM", -1)
+    monkeypatch.setattr(store_sqlite, "_BOUND_FROM", 10**9)
+    docs = syndication_sample(300) if (SHARED_DATA / "syndication-dev.jsonl.gz").exists() else sample_docs()
+    with Index.open(url) as shared, Index() as local:
+        assert shared.add_many(docs) == local.add_many(docs)
+        assert [shared.check(d) for d in docs[::4]] == [local.check(d) for d in docs[::4]]
+        assert shared.integrity() == []
+
+
 def test_buckets_are_datasketch_minhashlsh_without_pickle(url: str) -> None:
     from datasketch import MinHashLSH
 
@@ -106,6 +121,31 @@ def test_window_and_expire(url: str) -> None:
         assert index.check(later) == [] and len(index.check(later, window=None)) == 1
         assert index.expire(before=t0 + timedelta(hours=1)) == 1
         assert len(index) == 0 and index.integrity() == []
+
+
+def test_a_decision_made_stale_by_another_worker_is_made_again(url: str) -> None:
+    """Adds take no lock: a worker whose candidates changed between its read and its commit decides again."""
+    a, b, c = sample_docs()
+    with Index.open(url) as first, Index.open(url) as second:
+        second.add(c)
+        store = first._store
+        read = store.lookup
+        reads: list[str] = []
+
+        def lookup(record, bands, **kwargs):  # type: ignore[no-untyped-def]
+            found = read(record, bands, **kwargs)
+            reads.append(record.id)
+            if len(reads) == 1:
+                second.add(b)  # another worker stores a copy of A between A's read and A's commit
+            return found
+
+        store.lookup = lookup  # type: ignore[method-assign]
+        best = first.add(a)
+        assert reads == [A, A]  # read, found stale when committing, read again
+        assert best is not None and best.id == B and best.cluster_id == B
+        assert first.cluster_of(A) == B and len(first) == 3 and first.integrity() == []
+        first.add(Document(id="unrelated", text=c.text[: len(c.text) // 3] + " and more"))
+        assert len(reads) == 3  # nothing changed meanwhile: committed at the first try
 
 
 def _writer(url: str, docs: list[tuple[str, str]], out: mp.Queue) -> None:
