@@ -332,6 +332,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--run", choices=PIPELINES, help=argparse.SUPPRESS)
     parser.add_argument("--corpus", help=argparse.SUPPRESS)
+    parser.add_argument("--add", action="store_true",
+                        help="keep the other sizes/pipelines already in speed.json (e.g. a 1M run added to a 20k+100k run)")
     parser.add_argument("--report", help=argparse.SUPPRESS)
     parser.add_argument("--output", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -347,7 +349,12 @@ def main() -> None:
     wanted = args.pipelines.split(",")
     results: list[dict] = []
     notes: list[str] = []
-    for size in [int(s) for s in args.sizes.split(",")]:
+    sizes = [int(s) for s in args.sizes.split(",")]
+    if args.add and (args.out / "speed.json").exists():
+        kept = json.loads((args.out / "speed.json").read_text())
+        results = [r for r in kept["results"] if not (r["size"] in sizes and r["pipeline"] in wanted)]
+        notes = kept.get("notes", [])
+    for size in sizes:
         print(f"== {size:,} articles: building corpus", flush=True)
         corpus = build(size, seed=args.seed)
         for name in wanted:
@@ -363,6 +370,7 @@ def main() -> None:
             r = measure(name, corpus, args.workers)
             r["size"] = size
             results.append(r)
+            results.sort(key=lambda r: (r["size"], PIPELINES.index(r["pipeline"])))
             print("   " + json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()
                                        if not isinstance(v, dict)}), flush=True)
             (args.out / "speed.json").write_text(json.dumps({"results": results, "notes": notes}, indent=1))
