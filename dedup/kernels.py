@@ -329,5 +329,7 @@ def warm_up() -> None:
 
     tokenize(np.array([97, 46, 98, 44], np.uint32), np.array([0, 4], np.int64), char_classes(), threads=1)
     count_rows(ids, offsets)
-    for values in (np.zeros(1, np.uint32), ids):  # shingle hashes, token ids
+    for values in (np.zeros(1, np.uint32), ids.copy()):  # shingle hashes, token ids
+        gather(values, np.zeros(1, np.int64), np.array([0, 1], np.int64))
+        values.flags.writeable = False  # read-only, as mapped from a spilled file
         gather(values, np.zeros(1, np.int64), np.array([0, 1], np.int64))

@@ -44,8 +44,8 @@ _GAP = 1 << 16  # rows closer than this on disk are read together
 
 
 class DiskArray:
-    """A read-only 1-d array in a file, read by ranges with ``pread`` (pages never mapped into
-    this process, so reading does not grow its resident memory)."""
+    """A read-only 1-d array in a file, read by ranges with ``pread``; a gather of many rows maps
+    the file only while a kernel copies them (so resident memory does not grow with the file)."""
 
     def __init__(self, path: str, dtype: np.dtype, length: int) -> None:
         self.path = path
@@ -94,8 +94,16 @@ class DiskArray:
         Rows close together on disk are read with one call, rows far apart one by one, so a
         few scattered rows cost a few small reads, and many rows one pass over the file."""
         out = np.empty(int(out_offsets[-1]), dtype=self.dtype)
-        if len(starts) == 0:
+        if len(starts) == 0 or len(out) == 0:
             return out
+        if kernels.use_kernels("auto", len(out)):
+            # Many rows: map the file for this call only and copy the rows in a kernel (the mapping,
+            # and the pages it brought in, go away when it returns).
+            mapped = np.memmap(self.path, dtype=self.dtype, mode="r", shape=(self._len,))
+            try:
+                return kernels.gather(mapped, starts, out_offsets)
+            finally:
+                mapped._mmap.close()  # type: ignore[attr-defined]
         order = np.argsort(starts, kind="stable")
         s_sorted = starts[order]
         reach = np.maximum.accumulate(stops[order])

@@ -147,8 +147,12 @@ def test_disk_array_reads_ranges_and_gathers_rows(tmp_path) -> None:
     starts = np.array([90_000, 5, 70_000, 100, 5])
     stops = np.array([90_010, 50, 99_999, 100, 50])
     offsets = np.concatenate(([0], np.cumsum(stops - starts)))
-    got = disk.gather(starts, stops, offsets)
-    assert np.array_equal(got, np.concatenate([values[a:b] for a, b in zip(starts, stops)]))
+    expected = np.concatenate([values[a:b] for a, b in zip(starts, stops)])
+    assert np.array_equal(disk.gather(starts, stops, offsets), expected)
+    for minimum in (10**12, 0):  # the pread path, then the mapped file copied by the kernel
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(kernels, "MIN_TOKENS", minimum)
+            assert np.array_equal(disk.gather(starts, stops, offsets), expected)
     disk.close()
 
 
