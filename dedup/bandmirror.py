@@ -195,20 +195,19 @@ if _NUMBA:
             mass[k] = w
 
     @_jit
+    def _slot(keys, k, mask):  # pragma: no cover - compiled
+        """The slot holding key ``k`` in the open-addressing table, or the empty slot where it would go."""
+        j = (k ^ (k >> np.uint64(31))) & mask
+        while keys[j] != k and keys[j] != 0:
+            j = (j + np.uint64(1)) & mask
+        return j
+
+    @_jit
     def _table_get(keys, vals, tokens, out):  # pragma: no cover - compiled
         mask = np.uint64(keys.shape[0] - 1)
         for i in range(tokens.shape[0]):
-            k = tokens[i]
-            j = (k ^ (k >> np.uint64(31))) & mask
-            while True:
-                t = keys[j]
-                if t == k:
-                    out[i] = vals[j]
-                    break
-                if t == 0:
-                    out[i] = 0
-                    break
-                j = (j + np.uint64(1)) & mask
+            j = _slot(keys, tokens[i], mask)
+            out[i] = vals[j] if keys[j] == tokens[i] else 0
 
     @_jit
     def _table_add(keys, vals, tokens, deltas):  # pragma: no cover - compiled
@@ -216,19 +215,13 @@ if _NUMBA:
         mask = np.uint64(keys.shape[0] - 1)
         new = 0
         for i in range(tokens.shape[0]):
-            k = tokens[i]
-            j = (k ^ (k >> np.uint64(31))) & mask
-            while True:
-                t = keys[j]
-                if t == k:
-                    vals[j] += deltas[i]
-                    break
-                if t == 0:
-                    keys[j] = k
-                    vals[j] = deltas[i]
-                    new += 1
-                    break
-                j = (j + np.uint64(1)) & mask
+            j = _slot(keys, tokens[i], mask)
+            if keys[j] == tokens[i]:
+                vals[j] += deltas[i]
+            else:
+                keys[j] = tokens[i]
+                vals[j] = deltas[i]
+                new += 1
         return new
 
     @_jit
