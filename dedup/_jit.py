@@ -117,21 +117,22 @@ def minhash_sets(values, offsets, a, b, sigs, d0, d1):
 def common_counts(values, offsets, other_values, other_offsets, left, right, out, k0, k1):
     """|A & B| of sorted distinct rows A = values row left[k], B = other_values row right[k]."""
     for k in range(k0, k1):
-        i, iend = offsets[left[k]], offsets[left[k] + 1]
-        j, jend = other_offsets[right[k]], other_offsets[right[k] + 1]
-        c = 0
-        while i < iend and j < jend:
-            x = values[i]
-            y = other_values[j]
-            if x == y:
-                c += 1
-                i += 1
-                j += 1
-            elif x < y:
-                i += 1
-            else:
-                j += 1
-        out[k] = c
+        out[k] = _shared(values, offsets[left[k]], offsets[left[k] + 1],
+                         other_values, other_offsets[right[k]], other_offsets[right[k] + 1])
+
+
+@nb.njit(**_OPTS)
+def _shared(values, i, iend, other_values, j, jend):
+    """Elements common to the sorted distinct runs values[i:iend] and other_values[j:jend] (a
+    branch-free merge: ~25% faster than branching on each comparison)."""
+    c = 0
+    while i < iend and j < jend:
+        x = values[i]
+        y = other_values[j]
+        c += x == y
+        i += x <= y
+        j += y <= x
+    return c
 
 @nb.njit(**_OPTS)
 def _block_sum(p, lo, n):
@@ -240,18 +241,31 @@ def sparse_row_dots(indptr, indices, data, columns, left, right, out, k0, k1):
         for j in range(indptr[b], indptr[b + 1]):
             prod = dense[indices[j]] * data[j]
             if prod != 0.0:
-                if m == buf.shape[0]:
-                    bigger = np.empty(2 * m, dtype=np.float64)
-                    bigger[:m] = buf
-                    buf = bigger
-                buf[m] = prod
+                buf = _push(buf, m, prod)
                 m += 1
-        if m == 0:
-            out[k] = 0.0
-        elif m == 1:
-            out[k] = buf[0]
-        else:
-            out[k] = buf[0] + _pairwise(buf, 1, m - 1)
+        out[k] = _reduce(buf, m)
+
+
+@nb.njit(**_OPTS)
+def _push(buf, m, value):
+    """buf[m] = value, growing buf when full; returns buf."""
+    if m == buf.shape[0]:
+        bigger = np.empty(2 * m, dtype=np.float64)
+        bigger[:m] = buf
+        buf = bigger
+    buf[m] = value
+    return buf
+
+
+@nb.njit(**_OPTS)
+def _reduce(buf, m):
+    """The sum of buf[:m] as ``np.add.reduceat`` reduces a segment: the first element plus numpy's
+    pairwise sum of the rest."""
+    if m == 0:
+        return 0.0
+    if m == 1:
+        return buf[0]
+    return buf[0] + _pairwise(buf, 1, m - 1)
 
 
 @nb.njit(**_OPTS)
@@ -413,3 +427,148 @@ def tokenize(cps, doc_starts, classes, dead, keys, starts, ends, counts, d0, d1)
             n += 1
             p = q
         counts[d] = n - first
+
+
+@nb.njit(**_OPTS)
+def tfidf_norms(indices, counts, offsets, tf, idf, is_number, needed, norms, numerics, d0, d1):
+    """For the documents ``needed`` in d0..d1: the l2 norm of the TF-IDF row (weights ``tf[count] *
+    idf[token]``, squares summed in column order as scikit-learn's row normalisation sums them) and
+    the number of numeric tokens of the row."""
+    for d in range(d0, d1):
+        if not needed[d]:
+            continue
+        s = 0.0
+        c = 0
+        for j in range(offsets[d], offsets[d + 1]):
+            t = indices[j]
+            w = tf[counts[j]] * idf[t]
+            s += w * w
+            if is_number[t]:
+                c += 1
+        norms[d] = np.sqrt(s)
+        numerics[d] = c
+
+
+@nb.njit(**_OPTS)
+def score_rows(indices, counts, offsets, tf, idf, is_number, norms, sh_values, sh_offsets, sigs, longest,
+               left, right, cosine, shared_numbers, common, equal, k0, k1):
+    """Cosine of the l2-normalised TF-IDF rows, shared numeric tokens, shared shingles and equal
+    MinHash slots of each pair, straight from the corpus's count rows and shingle rows (no gathered
+    copies). The rows are merged in column order, so the products are summed as
+    :func:`sparse_row_dots` sums them (bit-identical to scipy's); the left row's weights are
+    computed once per run of pairs with the same left document (pairs come sorted by it).
+    ``longest`` is the length of the longest row (buffers are never reallocated in the loop: a
+    reassigned array costs reference counting on every access)."""
+    weights = np.empty(longest, dtype=np.float64)
+    buf = np.empty(longest, dtype=np.float64)
+    current = -1
+    lo = 0
+    hi = 0
+    for k in range(k0, k1):
+        a = left[k]
+        if a != current:
+            lo, hi = offsets[a], offsets[a + 1]
+            na = norms[a]
+            for i in range(lo, hi):
+                weights[i - lo] = tf[counts[i]] * idf[indices[i]] / na
+            current = a
+        b = right[k]
+        nb_ = norms[b]
+        m = 0
+        shared = 0
+        i = lo
+        j = offsets[b]
+        jend = offsets[b + 1]
+        while i < hi and j < jend:
+            ti = indices[i]
+            tj = indices[j]
+            if ti == tj:
+                if is_number[ti]:
+                    shared += 1
+                prod = weights[i - lo] * (tf[counts[j]] * idf[tj] / nb_)
+                if prod != 0.0:
+                    buf[m] = prod
+                    m += 1
+                i += 1
+                j += 1
+            elif ti < tj:
+                i += 1
+            else:
+                j += 1
+        cosine[k] = _reduce(buf, m)
+        shared_numbers[k] = shared
+        common[k] = _shared(sh_values, sh_offsets[a], sh_offsets[a + 1], sh_values, sh_offsets[b], sh_offsets[b + 1])
+        e = 0
+        for p in range(sigs.shape[1]):
+            if sigs[a, p] == sigs[b, p]:
+                e += 1
+        equal[k] = e
+
+
+@nb.njit(**_OPTS)
+def _found_by_lsh(res_sigs, sigs, r, d, bands, width, cand_codes, n):
+    """Whether residual r and document d share an LSH band of ``width`` slots, or (r, d) is among the
+    sorted codes ``r * n + d`` of known candidates."""
+    for i in range(bands):
+        same = True
+        for j in range(i * width, (i + 1) * width):
+            if res_sigs[r, j] != sigs[d, j]:
+                same = False
+                break
+        if same:
+            return True
+    code = r * n + d
+    lo = 0
+    hi = cand_codes.shape[0]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if cand_codes[mid] < code:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo < cand_codes.shape[0] and cand_codes[lo] == code
+
+
+@nb.njit(**_OPTS)
+def residual_sources(res_hashes, res_rows, bitmap, shift, sh_values, sh_offsets, story, owner, owner_story,
+                     res_sigs, sigs, bands, width, cand_codes, best_common, best_doc, d0, d1):
+    """For each residual row r (sorted distinct hashes ``res_hashes`` with owning rows ``res_rows``,
+    sorted by hash; ``bitmap`` flags the top bits of every residual hash): the document of
+    d0..d1, other than ``owner[r]`` and outside story ``owner_story[r]``, that LSH finds for it
+    (:func:`_found_by_lsh`) sharing the most shingles with it (ties: the later document), and how
+    many. Every document's shingles are scanned once."""
+    rows = best_common.shape[0]
+    n = sigs.shape[0]
+    counts = np.zeros(rows, dtype=np.int64)
+    touched = np.empty(rows, dtype=np.int64)
+    size = res_hashes.shape[0]
+    for d in range(d0, d1):
+        nt = 0
+        for i in range(sh_offsets[d], sh_offsets[d + 1]):
+            h = sh_values[i]
+            top = np.uint64(h) >> np.uint64(shift)
+            if not (bitmap[top >> np.uint64(6)] >> (top & np.uint64(63))) & np.uint64(1):
+                continue
+            lo = 0
+            hi = size
+            while lo < hi:  # first residual entry with hash >= h
+                mid = (lo + hi) >> 1
+                if res_hashes[mid] < h:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            while lo < size and res_hashes[lo] == h:
+                r = res_rows[lo]
+                if counts[r] == 0:
+                    touched[nt] = r
+                    nt += 1
+                counts[r] += 1
+                lo += 1
+        for t in range(nt):
+            r = touched[t]
+            c = counts[r]
+            counts[r] = 0
+            if d != owner[r] and story[d] != owner_story[r] and (c > best_common[r] or (c == best_common[r] and d > best_doc[r])):
+                if _found_by_lsh(res_sigs, sigs, r, d, bands, width, cand_codes, n):
+                    best_common[r] = c
+                    best_doc[r] = d

@@ -226,6 +226,36 @@ def number_agreement(
     return agreement, fewer < 3
 
 
+def score_corpus_pairs(
+    pairs: np.ndarray, *, signatures: np.ndarray, counts: CountRows, shingles: ShingleBatch, df: np.ndarray,
+    documents: int, is_number: np.ndarray,
+) -> PairScores:
+    """:func:`score_pairs` of a corpus given by its count rows (whose TF-IDF weights, with the idf of
+    ``documents`` documents of frequencies ``df``, are computed on the fly) and its shingle rows, in
+    one compiled pass over the pairs without gathering rows (arrays in memory or mapped files; needs
+    numba). The scores are identical to :func:`score_pairs` on the full TF-IDF matrix."""
+    from dedup import kernels
+
+    left, right = pairs[:, 0], pairs[:, 1]
+    cosine, shared, numerics, common, equal = kernels.score_rows(
+        counts.indices, counts.counts, counts.offsets, shingles.hashes, shingles.offsets, signatures,
+        idf=idf_weights(df, documents), is_number=is_number, left=left, right=right,
+    )
+    sizes = shingles.sizes()
+    smaller = np.minimum(sizes[left], sizes[right])
+    fewer = np.minimum(numerics[left], numerics[right])
+    return PairScores(
+        left=left,
+        right=right,
+        jaccard=equal / signatures.shape[1],
+        cosine=cosine,
+        containment=np.divide(common, smaller, out=np.zeros(len(left)), where=smaller > 0),
+        common=common,
+        numbers=np.divide(shared.astype(np.float64), fewer, out=np.ones(len(left)), where=fewer > 0),
+        few_numbers=fewer < 3,
+    )
+
+
 def score_pairs(
     pairs: np.ndarray,
     *,

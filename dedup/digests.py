@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from dedup.candidates import query_pairs
+from dedup import kernels
+from dedup.candidates import lsh_params
 from dedup.clusters import components
-from dedup.confirm import PairScores, common_shingles
+from dedup.confirm import PairScores
 from dedup.fingerprint import signatures
 from dedup.shingle import ShingleBatch, longest_run, shingle_sequence
 from dedup.tokenize import _UNSPACED_RUN, TokenBatch, concat_offsets
@@ -37,6 +38,7 @@ def find_digests(
     residual_threshold: float,
     seed: int,
     compilations: np.ndarray | None = None,
+    engine: str = "auto",
 ) -> np.ndarray:
     """Boolean mask of the documents that are digests.
 
@@ -53,8 +55,8 @@ def find_digests(
     digest without further evidence.
     """
     evidence = digest_evidence(shingles, sigs, scores, confirmed, dominant_share=dominant_share,
-                               residual_threshold=residual_threshold, seed=seed)
-    digest = evidence.suspect & (evidence.other_share >= source_share)
+                               residual_threshold=residual_threshold, seed=seed, engine=engine)
+    digest = evidence.suspect & (evidence.other_share >= source_share) & (evidence.source >= 0)
     for doc in np.flatnonzero(digest).tolist():
         run = _quoted_run(tokens, shingles, doc, int(evidence.source[doc]), evidence.main_mates[doc], n=shingle_size)
         digest[doc] = run >= source_run * _run_scale(tokens, doc)
@@ -81,6 +83,59 @@ def _quoted_run(tokens: TokenBatch, shingles: ShingleBatch, doc: int, source: in
     return longest_run(quoted)
 
 
+def residual_sources(
+    residuals: ShingleBatch, shingles: ShingleBatch, *, story: np.ndarray, owner: np.ndarray, owner_story: np.ndarray,
+    residual_signatures: np.ndarray, signatures: np.ndarray, threshold: float, candidates: np.ndarray,
+    engine: str = "auto",
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each residual row r: the document sharing the most shingles with it (ties: the later
+    document; -1 when none shares any), and how many it shares, among the documents that are
+    neither ``owner[r]`` nor of story ``owner_story[r]`` and that LSH at ``threshold`` finds for
+    r's signature (what :func:`dedup.candidates.query_pairs` returns) or whose code
+    ``r * len(signatures) + document`` is in the sorted ``candidates``.
+
+    ``engine`` "numba" scans every document's shingles once in a compiled kernel, "numpy" joins
+    them with the residual shingles; the results are equal."""
+    rows = len(residuals)
+    best_common = np.zeros(rows, dtype=np.int64)
+    best_doc = np.full(rows, -1, dtype=np.int64)
+    if rows == 0 or len(residuals.hashes) == 0:
+        return best_common, best_doc
+    bands, width = lsh_params(threshold, signatures.shape[1])
+    hashes, offsets = shingles.hashes, shingles.offsets
+    if kernels.use_kernels(engine, int(offsets[-1])) and isinstance(hashes, np.ndarray):
+        return kernels.residual_sources(
+            residuals.hashes, residuals.offsets, hashes, offsets, story=story, owner=owner, owner_story=owner_story,
+            residual_signatures=residual_signatures, signatures=signatures, bands=bands, rows_per_band=width,
+            candidates=candidates,
+        )
+    n = len(offsets) - 1
+    hashes = np.asarray(hashes)
+    res_row = np.repeat(np.arange(rows, dtype=np.int64), residuals.sizes())
+    order = np.argsort(residuals.hashes, kind="stable")
+    res_hashes, res_row = residuals.hashes[order], res_row[order]
+    lo = np.searchsorted(res_hashes, hashes, side="left")
+    hits = np.searchsorted(res_hashes, hashes, side="right") - lo
+    doc = np.repeat(np.repeat(np.arange(n, dtype=np.int64), np.diff(offsets)), hits)  # per (shingle, residual row)
+    within = np.arange(int(hits.sum()), dtype=np.int64) - np.repeat(np.cumsum(hits) - hits, hits)
+    row = res_row[np.repeat(lo, hits) + within]
+    keep = (doc != owner[row]) & (story[doc] != owner_story[row])
+    codes, common = np.unique(row[keep] * np.int64(n) + doc[keep], return_counts=True)
+    row, doc = codes // n, codes % n
+    found = np.isin(codes, candidates)
+    for band in range(bands):
+        cols = slice(band * width, (band + 1) * width)
+        found |= np.all(residual_signatures[row, cols] == signatures[doc, cols], axis=1)
+    row, doc, common = row[found], doc[found], common[found]
+    if len(row) == 0:
+        return best_common, best_doc
+    order = np.lexsort((doc, common, row))  # the last of each row: most shared, then latest document
+    last = order[np.flatnonzero(np.r_[row[order][1:] != row[order][:-1], True])]
+    best_common[row[last]] = common[last]
+    best_doc[row[last]] = doc[last]
+    return best_common, best_doc
+
+
 _RELATED = 0.2  # two partners sharing this much of the smaller one's passages tell one story
 
 
@@ -105,6 +160,7 @@ def digest_evidence(
     dominant_share: float,
     residual_threshold: float,
     seed: int,
+    engine: str = "auto",
 ) -> Evidence:
     """What :func:`find_digests` decides on, for every document."""
     n = len(shingles)
@@ -150,24 +206,20 @@ def digest_evidence(
     hi = np.searchsorted(doc_sorted, ids, side="right")
     main_mates = {int(d): mate_sorted[a:b] for d, a, b in zip(ids.tolist(), lo.tolist(), hi.tolist())}
     residual = _residuals(shingles, ids, [main_mates[int(d)] for d in ids.tolist()])
-    # Documents that may explain a residual: the suspect's candidates, and
-    # the residual's own LSH candidates (a digest quotes its other stories
-    # too briefly for the whole document to be their candidate).
-    res_sigs = signatures(residual, num_perm=sigs.shape[1], seed=seed)
-    found = query_pairs(res_sigs, sigs, threshold=residual_threshold)
-    cand_doc = np.concatenate((scores.left, scores.right))
-    cand_mate = np.concatenate((scores.right, scores.left))
-    on = suspect[cand_doc]
-    f_doc = np.concatenate((cand_doc[on], ids[found[:, 0]]))
-    f_mate = np.concatenate((cand_mate[on], found[:, 1]))
-    unique = np.unique(np.stack((f_doc, f_mate), axis=1), axis=0)
-    f_doc, f_mate = unique[:, 0], unique[:, 1]
-    keep = (f_doc != f_mate) & (story_of[f_mate] != main[f_doc])
-    f_doc, f_mate = f_doc[keep], f_mate[keep]
-    common = common_shingles(residual, row_of[f_doc], f_mate, other=shingles)
-    f_share = common / sizes[f_doc] if len(f_doc) else np.zeros(0)
-    order = np.lexsort((f_share, f_doc))
-    other[f_doc[order]] = f_share[order]
+    # Documents that may explain a residual: the suspect's candidates, and the residual's own LSH
+    # candidates (a digest quotes its other stories too briefly for the whole document to be their
+    # candidate); all documents' shingles are scanned once for what they share with the residuals.
+    on = suspect[scores.left] | suspect[scores.right]
+    cand_doc = np.concatenate((scores.left[on], scores.right[on]))
+    cand_mate = np.concatenate((scores.right[on], scores.left[on]))
+    mine = suspect[cand_doc]
+    candidates = np.unique(row_of[cand_doc[mine]] * n64 + cand_mate[mine])
+    common, found = residual_sources(
+        residual, shingles, story=story_of, owner=ids, owner_story=main[ids],
+        residual_signatures=signatures(residual, num_perm=sigs.shape[1], seed=seed), signatures=sigs,
+        threshold=residual_threshold, candidates=candidates, engine=engine,
+    )
+    other[ids] = common / sizes[ids]
     source = np.full(n, -1, dtype=np.int64)
-    source[f_doc[order]] = f_mate[order]
+    source[ids] = found
     return Evidence(suspect=suspect, other_share=other, source=source, main_mates=main_mates)

@@ -62,6 +62,9 @@ def _compile() -> None:
         first_ids=_jit.first_ids,
         count_rows=_jit.count_rows,
         gather=_jit.gather,
+        tfidf_norms=_jit.tfidf_norms,
+        score_rows=_jit.score_rows,
+        residual_sources=_jit.residual_sources,
     )
 
 
@@ -242,6 +245,91 @@ def sparse_row_dots(
     return out
 
 
+def score_rows(
+    indices: np.ndarray, counts: np.ndarray, offsets: np.ndarray, shingles: np.ndarray, shingle_offsets: np.ndarray,
+    signatures: np.ndarray, *, idf: np.ndarray, is_number: np.ndarray, left: np.ndarray, right: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Scores of document pairs straight from a corpus's count rows (sorted token ids ``indices``
+    with their ``counts``), sorted shingle rows and MinHash ``signatures``: (TF-IDF cosine, shared
+    numeric tokens, shared shingles, equal signature slots) per pair, and the numeric tokens of
+    every document. The weights are those of
+    :func:`dedup.confirm.tfidf_weights` (sublinear tf, ``idf`` per token, rows l2-normalised),
+    the cosine bit-identical to :func:`sparse_row_dots` of that matrix. Pairs sorted by left
+    document are fastest; both are scored on every thread."""
+    docs = len(offsets) - 1
+    left = np.ascontiguousarray(left, dtype=np.int64)
+    right = np.ascontiguousarray(right, dtype=np.int64)
+    top = int(counts.max()) if len(counts) else 0
+    with np.errstate(divide="ignore"):
+        tf = np.log(np.arange(top + 1, dtype=np.float64))  # numpy's log, as tfidf_weights takes it
+    tf += 1.0
+    needed = np.zeros(docs, dtype=bool)
+    needed[left] = True
+    needed[right] = True
+    norms = np.zeros(docs, dtype=np.float64)
+    numerics = np.zeros(docs, dtype=np.int64)
+    threads = _threads()
+    _run(_k("tfidf_norms"), _ranges(np.diff(offsets) * needed + 1, threads), indices, counts, offsets, tf, idf,
+         is_number, needed, norms, numerics)
+    m = len(left)
+    cosine = np.empty(m, dtype=np.float64)
+    shared = np.empty(m, dtype=np.int64)
+    common = np.empty(m, dtype=np.int64)
+    equal = np.empty(m, dtype=np.int64)
+    if m:
+        weights = (offsets[right + 1] - offsets[right]) + (shingle_offsets[right + 1] - shingle_offsets[right]) + 16
+        _run(_k("score_rows"), _ranges(weights, threads), indices, counts, offsets, tf, idf, is_number, norms,
+             shingles, shingle_offsets, signatures, int(np.diff(offsets).max()), left, right, cosine, shared, common,
+             equal)
+    return cosine, shared, numerics, common, equal
+
+
+_RESIDUAL_BITS = 26  # bits of the residual hashes' prefilter (8 MB)
+
+
+def residual_sources(
+    residuals: np.ndarray, residual_offsets: np.ndarray, shingles: np.ndarray, shingle_offsets: np.ndarray,
+    *, story: np.ndarray, owner: np.ndarray, owner_story: np.ndarray, residual_signatures: np.ndarray,
+    signatures: np.ndarray, bands: int, rows_per_band: int, candidates: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each residual row r (sorted distinct shingle hashes): among the documents except
+    ``owner[r]`` and those of story ``owner_story[r]`` (``story`` per document) that share an LSH
+    band (``bands`` of ``rows_per_band`` slots) of their signatures with r's or whose code
+    ``r * len(signatures) + document`` is in the sorted ``candidates``, the one sharing the most
+    shingles with r (ties: the last; -1 if none shares any) and the count. One pass over every
+    document's shingles, split across threads."""
+    rows = len(residual_offsets) - 1
+    row_of = np.repeat(np.arange(rows, dtype=np.int64), np.diff(residual_offsets))
+    order = np.argsort(residuals, kind="stable")
+    res_hashes = np.ascontiguousarray(residuals[order], dtype=np.uint32)
+    res_rows = row_of[order]
+    shift = 32 - _RESIDUAL_BITS
+    bitmap = np.zeros(1 << (_RESIDUAL_BITS - 6), dtype=np.uint64)
+    tops = res_hashes.astype(np.uint64) >> np.uint64(shift)
+    np.bitwise_or.at(bitmap, tops >> np.uint64(6), np.uint64(1) << (tops & np.uint64(63)))
+    ranges = _ranges(np.diff(shingle_offsets) + 1, _threads()) if rows else []
+    found = [(np.zeros(rows, dtype=np.int64), np.full(rows, -1, dtype=np.int64)) for _ in ranges]
+    if ranges:
+        def one(lo: int, hi: int, part: tuple[np.ndarray, np.ndarray]) -> None:
+            _k("residual_sources")(res_hashes, res_rows, bitmap, shift, shingles, shingle_offsets, story, owner,
+                                   owner_story, residual_signatures, signatures, bands, rows_per_band, candidates,
+                                   part[0], part[1], lo, hi)
+
+        if len(ranges) == 1:
+            one(*ranges[0], found[0])
+        else:
+            with ThreadPoolExecutor(len(ranges)) as pool:
+                for f in [pool.submit(one, lo, hi, part) for (lo, hi), part in zip(ranges, found)]:
+                    f.result()
+    best_common = np.zeros(rows, dtype=np.int64)
+    best_doc = np.full(rows, -1, dtype=np.int64)
+    for common, doc in found:  # ranges come in document order: a later range wins ties
+        better = (common > best_common) | ((common == best_common) & (common > 0) & (doc > best_doc))
+        best_common[better] = common[better]
+        best_doc[better] = doc[better]
+    return best_common, best_doc
+
+
 def use_kernels(engine: str, size: int, minimum: int = MIN_TOKENS) -> bool:
     """Whether to take the compiled path: ``engine`` is "numba", "numpy" or "auto" (numba for
     inputs of at least ``minimum`` elements, when numba is installed)."""
@@ -323,6 +411,12 @@ def warm_up() -> None:
     pairs = np.zeros(1, dtype=np.int64)
     common_counts(np.zeros(1, np.uint32), np.array([0, 1], np.int64), np.zeros(1, np.uint32), np.array([0, 1], np.int64), pairs, pairs)
     sparse_row_dots(np.array([0, 1], np.int64), np.zeros(1, np.int32), np.ones(1), pairs, pairs, columns=1)
+    for writeable in (True, False):  # in memory, and read-only as mapped from spilled files
+        rows = [np.zeros(1, np.int32), np.ones(1, np.uint32), np.array([0, 1], np.int64), np.zeros(1, np.uint32)]
+        for array in rows:
+            array.flags.writeable = writeable
+        score_rows(rows[0], rows[1], rows[2], rows[3], rows[2], np.zeros((1, 2), np.uint32), idf=np.ones(1),
+                   is_number=np.zeros(1, bool), left=pairs, right=pairs)
     doc_frequency(ids, offsets, 1)
     VocabTable().insert(hashes)
     from dedup.tokenize import char_classes

@@ -15,6 +15,7 @@ kept per token or shingle.
 from __future__ import annotations
 
 import collections
+import contextlib
 import multiprocessing
 import os
 import shutil
@@ -128,6 +129,19 @@ class DiskArray:
                     out[np.repeat(out_offsets[rows], lengths) + within] = block[np.repeat(starts[rows] - lo, lengths) + within]
                 i = j
         return out
+
+    @contextlib.contextmanager
+    def mapped(self) -> Iterator[np.ndarray]:
+        """The whole array as a read-only ndarray over a mapping of the file, for a kernel that reads
+        rows scattered all over it; the mapping (and its pages) goes away when the block ends."""
+        if self._len == 0:
+            yield np.zeros(0, dtype=self.dtype)
+            return
+        mapped = np.memmap(self.path, dtype=self.dtype, mode="r", shape=(self._len,))
+        try:
+            yield np.asarray(mapped)
+        finally:
+            mapped._mmap.close()  # type: ignore[attr-defined]
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -252,6 +266,16 @@ class Corpus:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    @contextlib.contextmanager
+    def rows(self) -> Iterator[tuple[CountRows, ShingleBatch]]:
+        """The count rows and shingle rows as arrays (spilled ones mapped for the block's duration)."""
+        with contextlib.ExitStack() as stack:
+            def whole(array: np.ndarray | DiskArray) -> np.ndarray:
+                return stack.enter_context(array.mapped()) if isinstance(array, DiskArray) else array
+
+            yield (CountRows(indices=whole(self.counts.indices), counts=whole(self.counts.counts), offsets=self.counts.offsets),
+                   ShingleBatch(hashes=whole(self.shingles.hashes), offsets=self.shingles.offsets))
 
     def close(self) -> None:
         for array in (self.tokens.ids, self.shingles.hashes, self.counts.indices, self.counts.counts):

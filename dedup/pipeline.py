@@ -14,7 +14,8 @@ from dedup import kernels
 from dedup.candidates import candidate_pairs
 from dedup.clusters import link_stories, name_stories
 from dedup.digests import find_digests
-from dedup.confirm import PairScores, gather_rows, is_copy, number_matrix, score_pairs, tfidf_weights
+from dedup.confirm import (PairScores, gather_rows, is_copy, number_matrix, score_corpus_pairs, score_pairs,
+                           tfidf_weights)
 from dedup.document import Document
 from dedup.errors import OptionError
 from dedup.fingerprint import shingle_signatures
@@ -159,15 +160,16 @@ def cluster(
         say(f"finding candidate pairs among {n:,} documents")
         pairs = candidate_pairs(sigs, threshold=options.lsh_threshold)
         stages.done("candidates")
-        say(f"scoring {len(pairs):,} candidate pairs")
-        scores = _score_corpus(pairs, corpus)
-        confirmed = scores.select(confirm(scores, options))
-        stages.done("confirm")
-        say(f"clustering {len(confirmed):,} confirmed pairs")
-        stories = assign_stories(
-            scores, confirmed, tokens=corpus.tokens, shingles=corpus.shingles, sigs=sigs, dates=corpus.dates,
-            compilations=corpus.compilations, options=options,
-        )
+        with corpus.rows() as (_, shingles):
+            say(f"scoring {len(pairs):,} candidate pairs")
+            scores = _score_corpus(pairs, corpus)
+            confirmed = scores.select(confirm(scores, options))
+            stages.done("confirm")
+            say(f"clustering {len(confirmed):,} confirmed pairs")
+            stories = assign_stories(
+                scores, confirmed, tokens=corpus.tokens, shingles=shingles, sigs=sigs, dates=corpus.dates,
+                compilations=corpus.compilations, options=options,
+            )
         stages.done("cluster")
         result = _result(corpus.ids, confirmed, stories)
         stages.done("result")
@@ -192,10 +194,16 @@ def cluster(
 _SCORE_TOKENS = 8_000_000  # distinct tokens of the documents scored at once (bounds memory on large corpora)
 
 
-def _score_corpus(pairs: np.ndarray, corpus: Corpus) -> PairScores:
-    """:func:`dedup.confirm.score_pairs` for a prepared corpus, in batches of pairs: each batch
-    reads only its documents' count rows and shingles and weighs only their TF-IDF rows (with the
-    idf of the whole corpus), so the scores are the same and memory stays bounded."""
+def _score_corpus(pairs: np.ndarray, corpus: Corpus, *, engine: str = "auto") -> PairScores:
+    """:func:`dedup.confirm.score_pairs` for a prepared corpus (with the idf of the whole corpus).
+
+    With numba, one compiled pass scores the pairs straight from the corpus's rows
+    (:func:`dedup.confirm.score_corpus_pairs`); otherwise in batches of pairs, each reading only its
+    documents' count rows and shingles and weighing only their TF-IDF rows. The scores are the same."""
+    if kernels.use_kernels(engine, len(pairs), kernels.MIN_PAIRS):
+        with corpus.rows() as (counts, shingles):
+            return score_corpus_pairs(pairs, signatures=corpus.signatures, counts=counts, shingles=shingles,
+                                      df=corpus.df, documents=len(corpus), is_number=corpus.is_number)
     m = len(pairs)
     sigs = corpus.signatures
     rows, shingles = corpus.counts, corpus.shingles

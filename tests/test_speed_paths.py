@@ -200,14 +200,16 @@ def test_streamed_corpus_equals_one_batch() -> None:
         assert np.array_equal(np.asarray(corpus.counts.indices), counts.indices)
         assert np.array_equal(np.asarray(corpus.counts.counts), counts.data)
         assert np.array_equal(corpus.counts.offsets, counts.indptr)
-        # the corpus scorer (count rows gathered in batches) gives the scores of the plain scikit-learn path
+        # the corpus scorers (count rows gathered in batches; one compiled pass over spilled rows
+        # mapped from disk) give the scores of the plain scikit-learn path, bit for bit
         pairs = candidate_pairs(batch.signatures, threshold=0.1)
         assert len(pairs) > 50
         expected = score_pairs(pairs, signatures=batch.signatures, tfidf=tfidf_matrix(batch.tokens),
                                shingles=batch.shingles, tokens=batch.tokens, engine="numpy")
-        pipeline_scores = pipeline._score_corpus(pairs, corpus)
-        for name in expected.__dataclass_fields__:
-            assert np.array_equal(getattr(pipeline_scores, name), getattr(expected, name)), name
+        for engine in ("numpy", "numba"):
+            pipeline_scores = pipeline._score_corpus(pairs, corpus, engine=engine)
+            for name in expected.__dataclass_fields__:
+                assert np.array_equal(getattr(pipeline_scores, name), getattr(expected, name)), (engine, name)
     finally:
         corpus.close()
 

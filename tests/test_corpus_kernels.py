@@ -1,0 +1,94 @@
+"""The compiled corpus-wide passes (pair scoring from count rows, the digest guard's residual scan)
+give exactly what the plain computations give: scikit-learn's TF-IDF and per-pair set
+intersections of the pairs LSH finds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dedup import kernels
+from dedup.candidates import query_pairs
+from dedup.confirm import CountRows, score_corpus_pairs, score_pairs, tfidf_matrix, document_frequency
+from dedup.digests import residual_sources
+from dedup.fingerprint import signatures
+from dedup.shingle import ShingleBatch
+from dedup.tokenize import TokenBatch, concat_offsets
+
+pytestmark = pytest.mark.skipif(not kernels.available(), reason="numba not installed")
+
+# Documents as lists of small integers: few distinct values, so that documents overlap a lot.
+_DOCS = st.lists(st.lists(st.integers(0, 40), max_size=30), min_size=2, max_size=25)
+
+
+def _tokens(docs: list[list[int]]) -> TokenBatch:
+    words = [f"w{v}" if v % 5 else str(v) for v in range(41)]  # every fifth token is a number
+    ids = np.array([v for d in docs for v in d], dtype=np.int32)
+    return TokenBatch(ids=ids, offsets=concat_offsets([len(d) for d in docs]), vocab=words,
+                      hashes=np.arange(1, 42, dtype=np.uint64))
+
+
+def _shingles(docs: list[list[int]]) -> ShingleBatch:
+    rows = [np.unique(np.array(d, dtype=np.uint32) * 2654435761 % 1000) for d in docs]
+    return ShingleBatch(hashes=np.concatenate(rows).astype(np.uint32), offsets=concat_offsets([len(r) for r in rows]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(_DOCS, st.data())
+def test_scoring_from_count_rows_equals_scikit_learn(docs: list[list[int]], data: st.DataObject) -> None:
+    tokens = _tokens(docs)
+    shingles = _shingles(docs)
+    sigs = signatures(shingles, num_perm=16)
+    n = len(docs)
+    pairs = np.array(sorted(data.draw(st.sets(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), min_size=1))),
+                     dtype=np.int64)
+    expected = score_pairs(pairs, signatures=sigs, tfidf=tfidf_matrix(tokens), shingles=shingles, tokens=tokens,
+                           engine="numpy")
+    counts = CountRows.of(tokens, columns=len(tokens.vocab), engine="numpy")
+    is_number = np.array([w.isdigit() for w in tokens.vocab])
+    got = score_corpus_pairs(pairs, signatures=sigs, counts=counts, shingles=shingles, df=document_frequency(tokens),
+                             documents=n, is_number=is_number)
+    for name in expected.__dataclass_fields__:
+        assert np.array_equal(getattr(got, name), getattr(expected, name)), name
+
+
+def _plain_residual_sources(residuals, shingles, *, story, owner, owner_story, res_sigs, sigs, threshold, candidates):
+    """The digest guard's lookup as first written: LSH query of the residual signatures plus the known
+    candidates, then a set intersection per pair, best (most shared, then latest document) per row."""
+    n = len(sigs)
+    found = {tuple(p) for p in query_pairs(res_sigs, sigs, threshold=threshold).tolist()}
+    found |= {(int(c) // n, int(c) % n) for c in candidates}
+    best = {}
+    for r, d in sorted(found):
+        if d == owner[r] or story[d] == owner_story[r]:
+            continue
+        common = len(np.intersect1d(residuals.doc(r), shingles.doc(d)))
+        if common and (common, d) > best.get(r, (0, -1)):
+            best[r] = (common, d)
+    rows = len(residuals)
+    return (np.array([best.get(r, (0, -1))[0] for r in range(rows)]), np.array([best.get(r, (0, -1))[1] for r in range(rows)]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(_DOCS, _DOCS, st.data())
+def test_residual_scan_equals_lsh_query_and_intersections(docs, residual_docs, data: st.DataObject) -> None:
+    shingles = _shingles(docs)
+    residuals = _shingles(residual_docs)
+    n, rows = len(docs), len(residual_docs)
+    sigs = signatures(shingles, num_perm=32)
+    res_sigs = signatures(residuals, num_perm=32)
+    story = np.array(data.draw(st.lists(st.integers(0, 3), min_size=n, max_size=n)), dtype=np.int64)
+    owner = np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=rows, max_size=rows)), dtype=np.int64)
+    owner_story = np.array(data.draw(st.lists(st.integers(0, 3), min_size=rows, max_size=rows)), dtype=np.int64)
+    candidates = np.unique(np.array(data.draw(st.lists(st.integers(0, rows * n - 1), max_size=10)), dtype=np.int64))
+    threshold = data.draw(st.sampled_from([0.05, 0.3, 0.7]))
+    args = dict(story=story, owner=owner, owner_story=owner_story, residual_signatures=res_sigs, signatures=sigs,
+                threshold=threshold, candidates=candidates)
+    plain = _plain_residual_sources(residuals, shingles, story=story, owner=owner, owner_story=owner_story,
+                                    res_sigs=res_sigs, sigs=sigs, threshold=threshold, candidates=candidates)
+    for engine in ("numpy", "numba"):
+        common, doc = residual_sources(residuals, shingles, engine=engine, **args)
+        assert np.array_equal(common, plain[0]), engine
+        assert np.array_equal(doc, plain[1]), engine
