@@ -67,6 +67,31 @@ if _NUMBA:
                 lo += 1
         return n
 
+    _BAND_MULT = np.uint64(0x9E3779B97F4A7C15)  # candidates._MULT
+
+    @_jit
+    def _salted_band_keys(sigs, rows, salts, out):  # pragma: no cover - compiled
+        """store.band_keys: candidates._band_keys of each band of each signature, xored with its band's salt."""
+        for d in range(sigs.shape[0]):
+            for b in range(salts.shape[0]):
+                acc = np.uint64(0)
+                for r in range(b * rows, (b + 1) * rows):
+                    acc = acc * _BAND_MULT + np.uint64(sigs[d, r])
+                    acc ^= acc >> np.uint64(29)
+                out[d, b] = acc ^ salts[b]
+
+    @_jit
+    def _distinct(values, n):  # pragma: no cover - compiled
+        """``np.unique(values[:n]).astype(np.int64)``."""
+        ordered = np.sort(values[:n])
+        out = np.empty(n, dtype=np.int64)
+        m = 0
+        for i in range(n):
+            if i == 0 or ordered[i] != ordered[i - 1]:
+                out[m] = ordered[i]
+                m += 1
+        return out[:m]
+
     @_jit
     def _merge_runs(da, ta, xa, db, tb, xb, dead, od, ot, ox):  # pragma: no cover - compiled
         """Merge two runs slot by slot (stable), dropping dead documents; returns the entries kept."""
@@ -162,18 +187,18 @@ if _NUMBA:
     _LOWEST_BIT[[((1 << i) * 0x03F79D71B4CB0A89 & (1 << 64) - 1) >> 58 for i in range(64)]] = np.arange(64)
 
     @_jit
-    def _sketch_bounds(sketches, rows, sh_buckets, tok_buckets, tok_squares, common, mass):  # pragma: no cover
+    def _sketch_bounds(sketches, rows, shingles, tokens, tok_squares, common, mass):  # pragma: no cover
         """For each sketch row: the query's shingles, and the sum of its squared token weights, in
-        buckets the row has set (the query's buckets are given per shingle and per token)."""
+        buckets the row has set (the query's shingles and tokens are bucketed as _sketch does)."""
         words = sketches.shape[1]
         dense = np.zeros(words * 64)  # per bucket: query shingles, then query token squared weights
         mask = np.zeros(words, dtype=np.uint64)
-        for i in range(sh_buckets.shape[0]):
-            b = sh_buckets[i]
+        for i in range(shingles.shape[0]):
+            b = _bucket(shingles[i], 64 - 10)
             dense[b] += 1.0
             mask[b >> 6] |= np.uint64(1) << np.uint64(b & 63)
-        for i in range(tok_buckets.shape[0]):
-            b = tok_buckets[i] + SKETCH_SHINGLE_BITS
+        for i in range(tokens.shape[0]):
+            b = _bucket(tokens[i], 64 - 9) + SKETCH_SHINGLE_BITS
             dense[b] += tok_squares[i]
             mask[b >> 6] |= np.uint64(1) << np.uint64(b & 63)
         split = SKETCH_SHINGLE_BITS // 64
@@ -221,6 +246,21 @@ if _NUMBA:
             else:
                 keys[j] = tokens[i]
                 vals[j] = deltas[i]
+                new += 1
+        return new
+
+    @_jit
+    def _table_add_each(keys, vals, tokens, delta):  # pragma: no cover - compiled
+        """_table_add with the same ``delta`` for every token."""
+        mask = np.uint64(keys.shape[0] - 1)
+        new = 0
+        for i in range(tokens.shape[0]):
+            j = _slot(keys, tokens[i], mask)
+            if keys[j] == tokens[i]:
+                vals[j] += delta
+            else:
+                keys[j] = tokens[i]
+                vals[j] = delta
                 new += 1
         return new
 
@@ -304,6 +344,16 @@ if _NUMBA:
 
 
 # --- LSH buckets ----------------------------------------------------------------------------------------
+
+
+def salted_band_keys(sigs: np.ndarray, rows: int, salts: np.ndarray) -> np.ndarray | None:
+    """:func:`dedup.store.band_keys` of signatures ``sigs`` (docs x at least bands * rows, uint32) in one
+    compiled pass (``salts``: one per band); None without numba (the caller computes them with numpy)."""
+    if not _NUMBA:
+        return None
+    out = np.empty((sigs.shape[0], len(salts)), dtype=np.uint64)
+    _salted_band_keys(sigs, rows, salts, out)
+    return out
 
 
 class _Run:
@@ -461,7 +511,7 @@ class BandMirror:
                 if n <= len(out):
                     break
                 out = np.empty(n, dtype=np.uint32)  # rare: more hits than room; again with enough
-            found = out[:n]
+            return _distinct(out, n)
         else:
             parts = [run.lookup(comps, dead) for run in self._runs]
             if self._n:
@@ -544,7 +594,9 @@ class TokenCounts:
     def add(self, tokens: np.ndarray, deltas: np.ndarray | int) -> None:
         """Add ``deltas`` (one per token, or one for all) to the counts of the distinct ``tokens``."""
         tokens = np.ascontiguousarray(tokens, dtype=np.uint64)
-        deltas = np.broadcast_to(np.asarray(deltas, dtype=np.int64), tokens.shape)
+        one = isinstance(deltas, int) and _NUMBA  # one article added or removed: no array of deltas
+        if not one:
+            deltas = np.broadcast_to(np.asarray(deltas, dtype=np.int64), tokens.shape)
         if not _NUMBA:
             table = self._dict
             for t, n in zip(tokens.tolist(), deltas.tolist()):
@@ -554,13 +606,20 @@ class TokenCounts:
                 else:
                     del table[t]
             return
-        zero = tokens == 0
-        if zero.any():
-            self._zero += int(deltas[zero].sum())
-            tokens, deltas = tokens[~zero], deltas[~zero]
+        if not tokens.all():  # (hash 0: as good as never)
+            zero = tokens == 0
+            if one:
+                self._zero += deltas * int(zero.sum())
+                tokens = tokens[~zero]
+            else:
+                self._zero += int(deltas[zero].sum())
+                tokens, deltas = tokens[~zero], deltas[~zero]
         if 2 * (self._used + len(tokens)) > len(self._keys):
             self._rehash(self._used + len(tokens))
-        self._used += _table_add(self._keys, self._vals, tokens, np.ascontiguousarray(deltas))
+        if one:
+            self._used += _table_add_each(self._keys, self._vals, tokens, np.int64(deltas))
+        else:
+            self._used += _table_add(self._keys, self._vals, tokens, np.ascontiguousarray(deltas))
 
     def _rehash(self, adding: int) -> None:
         live = self._vals != 0
@@ -622,15 +681,15 @@ def sketch_bounds(
     article has bound the shared ones. By Cauchy-Schwarz the cosine is at most the norm of the
     query's weights on the shared tokens over its whole norm, and the shared tokens are among the
     query's tokens in buckets the article has."""
-    sh_buckets = _buckets(q_shingles, SKETCH_SHINGLE_BITS)
-    tok_buckets = _buckets(q_tokens, SKETCH_TOKEN_BITS)
     squares = q_weights * q_weights
     total = float(squares.sum())
     if _NUMBA:
         common = np.empty(len(rows), dtype=np.int64)
         mass = np.empty(len(rows))
-        _sketch_bounds(sketches, rows, sh_buckets, tok_buckets, squares, common, mass)
+        _sketch_bounds(sketches, rows, q_shingles, q_tokens, squares, common, mass)
     else:
+        sh_buckets = _buckets(q_shingles, SKETCH_SHINGLE_BITS)
+        tok_buckets = _buckets(q_tokens, SKETCH_TOKEN_BITS)
         flags = np.unpackbits(sketches[rows].astype("<u8").view(np.uint8), axis=1, bitorder="little")
         common = flags[:, sh_buckets].sum(axis=1).astype(np.int64)
         mass = flags[:, SKETCH_SHINGLE_BITS + tok_buckets] @ squares

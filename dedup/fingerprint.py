@@ -84,7 +84,7 @@ def shingle_signatures(
     from dedup import kernels
 
     if kernels.use_kernels(engine, len(tokens.ids)):
-        a, b = permutations(num_perm=num_perm, seed=seed)
+        a, b = _drawn_permutations(num_perm, seed)  # (read only: no copies)
         hashes, offsets, sigs = kernels.shingle_minhash(tokens.ids, tokens.hashes, tokens.offsets, n=n, a=a, b=b)
         return ShingleBatch(hashes=hashes, offsets=offsets), sigs
     shingles = shingle_batch(tokens, n=n, engine="numpy")

@@ -403,11 +403,10 @@ class Index:
         """Which candidates could be confirmed, given upper bounds of their containment and cosine
         (the rule only grows with both; their figures are assumed to agree)."""
         k = len(containment)
-        zeros = np.zeros(k)
+        pairs = np.zeros(k, dtype=np.int64)  # (the rule reads no pair numbers or shared counts)
         bounds = PairScores(
-            left=np.zeros(k, dtype=np.int64), right=np.arange(k, dtype=np.int64), jaccard=zeros, cosine=cosine,
-            containment=containment, common=np.zeros(k, dtype=np.int64), numbers=np.ones(k),
-            few_numbers=np.ones(k, dtype=bool),
+            left=pairs, right=pairs, jaccard=np.zeros(k), cosine=cosine, containment=containment, common=pairs,
+            numbers=np.ones(k), few_numbers=np.ones(k, dtype=bool),
         )
         return confirm(bounds, self.options)
 
@@ -470,6 +469,11 @@ def _number_agreement(query: tuple[str, ...], others: list[tuple[str, ...]]) -> 
 def _records(docs: Sequence[Document], prepared: Prepared, added: float) -> list[Record]:
     """The storable records of a prepared batch (stories decided later)."""
     toks = prepared.tokens
+    if len(docs) == 1:
+        counts = np.bincount(toks.ids, minlength=len(toks.hashes))
+        if len(counts) == len(toks.hashes) and counts.all():  # one article holding its whole vocabulary (Index.add)
+            return [_record(docs[0], prepared, added, toks.hashes, counts.astype(np.uint32),
+                            tuple(sorted(filter(str.isdigit, toks.vocab))))]
     vocab_size = max(len(toks.hashes), 1)
     doc_of = np.repeat(np.arange(len(docs), dtype=np.int64), np.diff(toks.offsets))
     keys, counts = np.unique(doc_of * vocab_size + toks.ids, return_counts=True)  # distinct (document, token)
@@ -482,15 +486,23 @@ def _records(docs: Sequence[Document], prepared: Prepared, added: float) -> list
     records = []
     for i, doc in enumerate(docs):
         lo, hi = bounds[i], bounds[i + 1]
-        order = np.argsort(hashes[lo:hi]) + lo
         numbers = tuple(sorted(toks.vocab[u] for u in token_ids[lo:hi][numeric[lo:hi]].tolist()))
-        date = date_sort_key(doc.date)
-        records.append(Record(
-            id=doc.id, story=doc.id, date=None if date == float("inf") else date, added=added, digest=False,
-            signature=prepared.signatures[i].copy(), shingles=prepared.shingles.doc(i).copy(),
-            tokens=hashes[order], counts=counts[order], numbers=numbers,
-        ))
+        records.append(_record(doc, prepared, added, hashes[lo:hi], counts[lo:hi], numbers, i))
     return records
+
+
+def _record(
+    doc: Document, prepared: Prepared, added: float, hashes: np.ndarray, counts: np.ndarray, numbers: tuple[str, ...],
+    i: int = 0,
+) -> Record:
+    """The record of document ``i`` of a prepared batch, given its distinct tokens' hashes and counts."""
+    order = np.argsort(hashes)
+    date = date_sort_key(doc.date)
+    return Record(
+        id=doc.id, story=doc.id, date=None if date == float("inf") else date, added=added, digest=False,
+        signature=prepared.signatures[i].copy(), shingles=prepared.shingles.doc(i).copy(),
+        tokens=hashes[order], counts=counts[order], numbers=numbers,
+    )
 
 
 # --- one function per CLI command (dedup/cli_index.py stays thin) ------------------------------------

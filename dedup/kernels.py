@@ -72,7 +72,10 @@ def _compile() -> None:
 
 
 def _threads() -> int:
-    return max(1, int(_state.get("threads", os.cpu_count() or 1)))  # type: ignore[arg-type]
+    count = _state.get("threads")
+    if count is None:  # one per CPU, counted once (os.cpu_count costs 10-20 us a call)
+        count = _state["threads"] = os.cpu_count() or 1
+    return max(1, int(count))  # type: ignore[call-overload]
 
 
 def set_threads(count: int | None) -> None:
@@ -136,6 +139,16 @@ def tokenize(
     buffers that are reused (allocating buffers as large as a whole batch costs more than the work)."""
     docs = len(doc_starts) - 1
     counts = np.zeros(docs, dtype=np.int64)
+    total = int(doc_starts[-1])
+    if docs and total <= TOKENIZE_GROUP:  # one group (e.g. one article): no grouping, no threads
+        keys = np.empty(total, dtype=np.uint64)
+        starts = np.empty(total, dtype=np.int64)
+        stops = np.empty(total, dtype=np.int64)
+        _k("tokenize")(cps, doc_starts, classes, np.empty(total, dtype=np.uint8), keys, starts, stops, counts, 0, docs)
+        offsets = np.zeros(docs + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        n = int(offsets[-1])
+        return keys[:n].copy(), starts[:n].copy(), stops[:n].copy(), offsets
     cuts = np.unique(np.r_[0, np.searchsorted(doc_starts, np.arange(0, doc_starts[-1], TOKENIZE_GROUP), side="right") - 1])
     groups = [(int(lo), int(hi)) for lo, hi in zip(cuts, [*cuts[1:], docs]) if hi > lo]
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = [None] * len(groups)  # type: ignore[list-item]
@@ -422,6 +435,9 @@ def warm_up() -> None:
     from dedup.tokenize import char_classes
 
     tokenize(np.array([97, 46, 98, 44], np.uint32), np.array([0, 4], np.int64), char_classes(), threads=1)
+    from dedup.tokenize import tokenize_batch
+
+    tokenize_batch(["a.b c"], engine="numba")  # the word cache's kernels
     count_rows(ids, offsets)
     for values in (np.zeros(1, np.uint32), ids.copy()):  # shingle hashes, token ids
         gather(values, np.zeros(1, np.int64), np.array([0, 1], np.int64))

@@ -8,6 +8,7 @@ import threading
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
+from functools import lru_cache
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
@@ -115,11 +116,24 @@ def band_keys(signatures: np.ndarray, options: Options) -> np.ndarray:
     ``candidates._band_keys``, salted by band number. Keys only find
     candidates: a candidate is kept when a whole band is equal.
     """
+    from dedup.bandmirror import salted_band_keys  # (loads numba when there is: the index uses it anyway)
+
     bands, rows = lsh_params(options.lsh_threshold, options.num_perm)
     sigs = np.ascontiguousarray(np.atleast_2d(signatures)[:, : bands * rows])
+    compiled = salted_band_keys(sigs, rows, _band_salts(bands))
+    if compiled is not None:
+        return compiled
     flat = _band_keys(sigs.reshape(-1, rows), 0, rows).reshape(len(sigs), bands)
+    return flat ^ _band_salts(bands)
+
+
+@lru_cache(maxsize=8)
+def _band_salts(bands: int) -> np.ndarray:
+    """What band ``b``'s keys are xored with: ``(b + 1) * _BAND_SALT`` (mod 2**64), read-only."""
     with np.errstate(over="ignore"):
-        return flat ^ (np.arange(1, bands + 1, dtype=np.uint64) * _BAND_SALT)
+        salts = np.arange(1, bands + 1, dtype=np.uint64) * _BAND_SALT
+    salts.flags.writeable = False
+    return salts
 
 
 def shares_band(query: np.ndarray, signatures: np.ndarray, options: Options) -> np.ndarray:
@@ -264,9 +278,19 @@ class Candidates:
 
     @staticmethod
     def empty(num_perm: int) -> Candidates:
-        zero = np.zeros(1, dtype=np.int64)
-        return Candidates([], [], [], [], [], [], np.zeros((0, num_perm), np.uint32), np.zeros(0, np.uint32), zero,
-                          np.zeros(0, np.uint64), np.zeros(0, np.uint32), zero, np.zeros(0))
+        """No candidates (one shared instance per ``num_perm``: its arrays are read-only)."""
+        return _no_candidates(num_perm)
+
+
+@lru_cache(maxsize=8)
+def _no_candidates(num_perm: int) -> Candidates:
+    zero = np.zeros(1, dtype=np.int64)
+    arrays = (np.zeros((0, num_perm), np.uint32), np.zeros(0, np.uint32), zero, np.zeros(0, np.uint64),
+              np.zeros(0, np.uint32), np.zeros(0))
+    for a in arrays:
+        a.flags.writeable = False
+    sigs, shingles, _, tokens, counts, df = arrays
+    return Candidates((), (), (), (), (), (), sigs, shingles, zero, tokens, counts, zero, df)  # type: ignore[arg-type]
 
 
 def offsets_of(lengths: Sequence[int]) -> np.ndarray:

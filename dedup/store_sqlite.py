@@ -75,6 +75,12 @@ _DF_FLUSH = 4096
 _BOUND_FROM = 0  # with more candidates than this, their score bounds are checked before reading their rows
 _SLACK = 1e-9  # added to the bounds: rounding must never exclude a copy
 _WAL_BYTES = 4 << 20  # WAL size that triggers a checkpoint (SQLite's automatic default is about 4 MB)
+# The checkpointer is woken once the articles added since it was last woken have written about _WAL_BYTES to
+# the WAL (an article writes about 8 pages: its row, its overflow page, three index pages and the sequence), or
+# at once after any other change; not after every commit: waking a thread per added article costs more than the
+# rest of the add on a busy machine (it takes the GIL), and as the WAL file keeps its size once grown, it would
+# then checkpoint after nearly every commit.
+_ARTICLE_WAL_BYTES = 8 * 4096
 
 
 def _signed(tokens: np.ndarray) -> list[int]:
@@ -116,6 +122,8 @@ class SqliteStore(Store):
         self.location = path
         self.read_only = read_only
         self._lock_fd: int | None = None
+        self._absent: set[str] | None = None  # inside writing(): ids known not to be stored (no SELECT needed)
+        self._wal_written = 0  # about how many bytes were written to the WAL since the checkpointer was woken
         memory = path == ":memory:"
         if not memory:
             exists = Path(path).exists()
@@ -265,6 +273,12 @@ class SqliteStore(Store):
     def contains(self, doc_id: str) -> bool:
         return self._seq(doc_id) is not None
 
+    def contains_many(self, doc_ids: Sequence[str]) -> list[bool]:
+        found = [self.contains(d) for d in doc_ids]
+        if self._absent is not None:  # writing: they stay absent until inserted (this is the only writer)
+            self._absent.update(d for d, there in zip(doc_ids, found) if not there)
+        return found
+
     def get(self, doc_id: str) -> Record | None:
         row = self._db.execute(f"SELECT {_COLUMNS} FROM docs WHERE id = ?", (doc_id,)).fetchone()
         if row is None or (self.read_only and row[0] > self._max_seq):
@@ -277,7 +291,7 @@ class SqliteStore(Store):
             seqs = seqs[~self._dated[seqs] | (np.abs(self._times[seqs] - record.date) <= window)]
         query_df = self._df.get(record.tokens).astype(np.float64)
         documents = self._count + self._seed_docs
-        indexed = self.contains(record.id)
+        indexed = not (self._absent is not None and record.id in self._absent) and self.contains(record.id)
         if plausible is not None and len(seqs) > _BOUND_FROM:
             # Read only the rows of candidates whose score bounds (from their sketches) could confirm them.
             extra = 0 if indexed else 1
@@ -328,6 +342,7 @@ class SqliteStore(Store):
     def writing(self) -> Iterator[None]:
         self._writable()
         self._changed = False
+        self._absent = set()
         try:
             with self._transaction():
                 yield
@@ -337,7 +352,10 @@ class SqliteStore(Store):
             if self._changed:
                 self._load_mirror()  # the transaction was rolled back: rebuild the mirror from the file
             raise
-        if self._checkpointer is not None:
+        finally:
+            self._absent = None
+        if self._checkpointer is not None and self._wal_written >= _WAL_BYTES:
+            self._wal_written = 0
             self._checkpointer.poke()
 
     def _flush_df(self) -> None:
@@ -345,6 +363,7 @@ class SqliteStore(Store):
         if self._last_seq <= self._df_seq:
             return
         self._changed = True
+        self._wal_written = _WAL_BYTES  # (wakes the checkpointer)
         cursor = self._db.execute("SELECT tokens FROM docs WHERE seq > ?", (self._df_seq,))
         while rows := cursor.fetchmany(_DF_FLUSH):
             tokens, counts = _token_totals([r[0] for r in rows])
@@ -372,6 +391,9 @@ class SqliteStore(Store):
         for other in item.merge:
             self._db.execute("UPDATE docs SET story = ? WHERE story = ?", (rec.story, other))
         seq = int(cursor.lastrowid)
+        if self._absent is not None:
+            self._absent.discard(rec.id)
+        self._wal_written += _ARTICLE_WAL_BYTES
         self._grow(seq)
         self._times[seq] = rec.time
         self._dated[seq] = rec.date is not None
@@ -392,6 +414,7 @@ class SqliteStore(Store):
                 continue
             self._flush_df()  # every stored article is counted in the df table (a no-op after the first chunk)
             self._changed = True
+            self._wal_written = _WAL_BYTES  # (wakes the checkpointer)
             seqs = [seq for seq, _ in found]
             self._db.execute(f"DELETE FROM docs WHERE seq IN ({','.join('?' * len(seqs))})", seqs)
             tokens, counts = _token_totals([blob for _, blob in found])
@@ -414,6 +437,7 @@ class SqliteStore(Store):
 
     def seed(self, tokens: np.ndarray, counts: np.ndarray, docs: int) -> None:
         self._changed = True
+        self._wal_written = _WAL_BYTES  # (wakes the checkpointer)
         self._db.executemany(
             "INSERT INTO df (token, docs, seed) VALUES (?, 0, ?) ON CONFLICT (token) DO UPDATE SET seed = seed + excluded.seed",
             list(zip(_signed(tokens), counts.tolist())),
@@ -500,7 +524,8 @@ class SqliteStore(Store):
 
 class _Checkpointer:
     """Copies the WAL into the database file from a daemon thread with its own connection (PASSIVE
-    checkpoints never block the writer) once the WAL has grown past ``_WAL_BYTES``."""
+    checkpoints never block the writer) when woken (after about ``_WAL_BYTES`` of added articles) and the
+    WAL file has grown past ``_WAL_BYTES``."""
 
     def __init__(self, path: str) -> None:
         self._wal = path + "-wal"
@@ -513,7 +538,7 @@ class _Checkpointer:
         self._thread.start()
 
     def poke(self) -> None:
-        """A transaction was committed."""
+        """Transactions were committed."""
         self._wake.set()
 
     def _run(self) -> None:

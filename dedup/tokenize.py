@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from hashlib import blake2b
@@ -55,11 +56,15 @@ def tokens(text: str) -> list[str]:
     return out
 
 
+def _stable_hash(token: str) -> int:
+    return int.from_bytes(blake2b(token.encode("utf-8"), digest_size=8).digest(), "little")
+
+
 @lru_cache(maxsize=1 << 18)
 def token_hash(token: str) -> int:
     """The stable 64-bit hash of one token (the same in every process and run; memoised, as
     news vocabularies repeat from batch to batch)."""
-    return int.from_bytes(blake2b(token.encode("utf-8"), digest_size=8).digest(), "little")
+    return _stable_hash(token)
 
 
 @dataclass(frozen=True)
@@ -110,19 +115,132 @@ def tokenize_batch(texts: Iterable[str], *, engine: str = "auto") -> TokenBatch:
 
 
 def _tokenize_compiled(texts: list[str]) -> TokenBatch:
-    """:func:`tokenize_batch` by the compiled kernel: Python touches only each distinct token once."""
-    joined = "".join(texts)
+    """:func:`tokenize_batch` by the compiled kernel: Python touches only each distinct token once,
+    and not even that for the words already in this process's :class:`WordCache`."""
+    if len(texts) == 1:  # one article (Index.add)
+        joined = texts[0]
+        doc_starts = np.array([0, len(joined)], dtype=np.int64)
+    else:
+        joined = "".join(texts)
+        doc_starts = concat_offsets([len(t) for t in texts])
     cps = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    doc_starts = concat_offsets([len(t) for t in texts])
     keys, starts, stops, offsets = kernels.tokenize(cps, doc_starts, char_classes())
     ids = kernels.first_occurrence_ids(keys)
+    cache = word_cache()
+    if cache.lock.acquire(blocking=False):  # else another thread is using it: do without
+        try:
+            words, hashes = cache.words(joined, cps, keys, starts, stops, ids)
+        finally:
+            cache.lock.release()
+    else:
+        words, hashes = plain_words(joined, starts, stops, ids)
+    return TokenBatch(ids=ids.astype(np.int32), offsets=offsets, vocab=words, hashes=hashes)
+
+
+def plain_words(joined: str, starts: np.ndarray, stops: np.ndarray, ids: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """The word and stable hash of each token id (``ids`` numbered in order of first occurrence) of
+    tokens spanning ``joined[starts[i]:stops[i]]``: the plain computation :class:`WordCache` memoises."""
     seen = np.maximum.accumulate(ids) if len(ids) else ids
     first = np.flatnonzero(np.diff(seen, prepend=-1) > 0)
     words = [joined[a:b] for a, b in zip(starts[first].tolist(), stops[first].tolist())]
     # A token's span may hold the dots and commas tokens() deletes ("u.s", "1,000").
     words = [w.replace(".", "").replace(",", "") if "." in w or "," in w else w for w in words]
     hashes = np.fromiter(map(token_hash, words), dtype=np.uint64, count=len(words))
-    return TokenBatch(ids=ids.astype(np.int32), offsets=offsets, vocab=words, hashes=hashes)
+    return words, hashes
+
+
+class WordCache:
+    """This process's memo of the compiled tokenizer's words: token key -> (word, stable hash).
+
+    A word is found by its key and a comparison of its characters (``_jit_tokens.find_words``),
+    so that keys that collide cannot return a wrong word. Bounded: when ``capacity`` words (or
+    ``chars`` characters) are held it starts again empty; tokens spanning more than
+    ``longest`` characters are not kept. Its table starts with ``slots`` slots and doubles
+    when half full. Not thread-safe: hold ``lock`` while using it."""
+
+    def __init__(self, capacity: int = 1 << 17, chars: int = 1 << 21, longest: int = 64, slots: int = 1 << 12) -> None:
+        from dedup import _jit_tokens
+
+        if not (0 < capacity < 1 << 24 and 0 < chars < 1 << 32 and 0 < longest < 256 and slots > 1
+                and slots & (slots - 1) == 0):
+            raise ValueError("WordCache needs capacity < 2**24, chars < 2**32, longest < 256 and slots a power of 2")
+        self._jit = _jit_tokens
+        self.lock = threading.Lock()
+        self.capacity, self.chars, self.longest, self._first_slots = capacity, chars, longest, slots
+        self._table = np.zeros((slots, 2), dtype=np.uint64)  # see _jit_tokens; at most half full
+        self._arena = np.zeros(chars, dtype=np.uint32)  # (np.zeros: its pages are only touched as it fills up)
+        self._used = 0  # characters in the arena
+        self._size = 0  # entries
+        self._words = np.empty(capacity, dtype=object)  # entry -> word
+        self._hashes = np.zeros(capacity, dtype=np.uint64)  # entry -> its stable hash
+        self.resets = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def clear(self) -> None:
+        """Forget every word."""
+        self._table = np.zeros((self._first_slots, 2), dtype=np.uint64)
+        self._words.fill(None)
+        self._used = self._size = 0
+        self.resets += 1
+
+    def words(
+        self, joined: str, cps: np.ndarray, keys: np.ndarray, starts: np.ndarray, stops: np.ndarray, ids: np.ndarray,
+    ) -> tuple[list[str], np.ndarray]:
+        """:func:`plain_words` (``cps`` are the code points of ``joined``, ``keys`` the tokens' keys),
+        memoised: new words are added."""
+        first = np.empty(len(ids), dtype=np.int64)
+        entries = np.empty(len(ids), dtype=np.int64)
+        n, missing, _ = self._jit.find_words(cps, keys, starts, stops, ids, self._table, self._arena, first, entries)
+        entries = entries[:n]
+        words = self._words[entries].tolist()
+        hashes = self._hashes[entries]
+        if not missing:  # all known: the usual case once a feed has run a while
+            return words, hashes
+        miss = np.flatnonzero(entries < 0)  # (their -1 took the last entry's word and hash: replaced now)
+        at = first[miss]
+        lo, hi = starts[at], stops[at]
+        new = [joined[a:b] for a, b in zip(lo.tolist(), hi.tolist())]
+        new = [w.replace(".", "").replace(",", "") if "." in w or "," in w else w for w in new]
+        # _stable_hash of each, as little-endian bytes straight into the array
+        new_hashes = np.frombuffer(b"".join([blake2b(w.encode("utf-8"), digest_size=8).digest() for w in new]),
+                                   dtype="<u8").astype(np.uint64)
+        for k, w in zip(miss.tolist(), new):
+            words[k] = w
+        hashes[miss] = new_hashes
+        self._keep(cps, keys, starts, stops, at, hi - lo, new, new_hashes)
+        return words, hashes
+
+    def _keep(self, cps: np.ndarray, keys: np.ndarray, starts: np.ndarray, stops: np.ndarray, at: np.ndarray,
+              span: np.ndarray, new: list[str], new_hashes: np.ndarray) -> None:
+        """Add the new words (at token positions ``at``, spanning ``span`` characters) that fit."""
+        if span.max() > self.longest:
+            ok = np.flatnonzero(span <= self.longest)
+            at, span, new_hashes = at[ok], span[ok], new_hashes[ok]
+            new = [new[k] for k in ok.tolist()]
+        if self._size + len(new) > self.capacity or self._used + int(span.sum()) > self.chars:
+            self.clear()
+            keep = min(len(new), self.capacity, int(np.searchsorted(np.cumsum(span), self.chars, side="right")))
+            at, new_hashes, new = at[:keep], new_hashes[:keep], new[:keep]
+        size, end = self._size, self._size + len(new)
+        if 2 * end > len(self._table):  # a small table is faster to probe: it grows with the words
+            slots = len(self._table)
+            while 2 * end > slots:
+                slots *= 2
+            table = np.zeros((slots, 2), dtype=np.uint64)
+            self._jit.rehash(self._table, table)
+            self._table = table
+        self._used = self._jit.add_words(cps, keys, starts, stops, at, self._table, self._arena, size, self._used)
+        self._hashes[size:end] = new_hashes
+        self._words[size:end] = new
+        self._size = end
+
+
+@lru_cache(maxsize=1)
+def word_cache() -> WordCache:
+    """This process's :class:`WordCache` (made on first use)."""
+    return WordCache()
 
 
 @lru_cache(maxsize=1)

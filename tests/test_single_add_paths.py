@@ -1,0 +1,249 @@
+"""The fast paths of single-article adds give exactly what the plain computations give: the tokenizer's word
+cache, the one-group tokenizer, one-article records, the index's in-memory shortcuts and the stored bytes."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dedup import Document, kernels
+from dedup.index import Index, _records
+from dedup.pipeline import Options, prepare
+from dedup.tokenize import WordCache, char_classes, concat_offsets, plain_words, tokenize_batch
+
+from index_helpers import sample_docs, story_words
+
+pytestmark = pytest.mark.skipif(not kernels.available(), reason="numba not installed")
+
+# Pieces on which the tokenizer turns (as in test_speed_paths), with words repeated across texts so that the
+# cache is hit, and long runs so that some tokens are too long to be kept.
+_PIECES = st.sampled_from(list("ab.,1 2_xz中国日本語ภาษาไทย๑๒٣ü.İ,\n-'é") + [
+    "u.s.", "U.S.", "1,000", "12,345,678", "a.b.c.d.e.f", "中.国", "x1,2345", "p.m", "e.g.,", "3.5", " ", "ß",
+    "police ", "bomb ", "Baghdad ", "a" * 30, "7" * 12, "kill" * 9])
+_TEXT = st.lists(_PIECES, max_size=40).map("".join) | st.text(max_size=40)
+
+
+def _tokenized(texts: list[str]) -> tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What _tokenize_compiled hands the word cache: (joined text, code points, keys, starts, stops, ids)."""
+    joined = "".join(texts)
+    cps = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    keys, starts, stops, _ = kernels.tokenize(cps, concat_offsets([len(t) for t in texts]), char_classes())
+    return joined, cps, keys, starts, stops, kernels.first_occurrence_ids(keys)
+
+
+@settings(max_examples=150, deadline=None)
+@given(batches=st.lists(st.lists(_TEXT, min_size=1, max_size=4), min_size=1, max_size=6),
+       capacity=st.integers(1, 40), chars=st.integers(1, 300), longest=st.integers(1, 40), slots=st.sampled_from([2, 4, 64]),
+       collide=st.sampled_from([0, 1, 3, (1 << 64) - 1]))
+def test_word_cache_equals_plain_words(batches: list[list[str]], capacity: int, chars: int, longest: int, slots: int,
+                                       collide: int) -> None:
+    """Through hits, misses, words too long to keep, growing tables and restarts when full; with keys that
+    collide (all equal when ``collide`` is 0) the characters must tell the words apart."""
+    cache = WordCache(capacity=capacity, chars=chars, longest=longest, slots=slots)
+    for texts in batches * 2:  # every batch twice: the second time mostly from the cache
+        joined, cps, keys, starts, stops, ids = _tokenized(texts)
+        words, hashes = cache.words(joined, cps, keys & np.uint64(collide), starts, stops, ids)
+        ref_words, ref_hashes = plain_words(joined, starts, stops, ids)
+        assert words == ref_words
+        assert hashes.dtype == ref_hashes.dtype and np.array_equal(hashes, ref_hashes)
+        assert len(cache) <= capacity
+
+
+@settings(max_examples=60, deadline=None)
+@given(batches=st.lists(st.lists(_TEXT, min_size=1, max_size=4), min_size=1, max_size=6), slots=st.sampled_from([2, 8]))
+def test_word_cache_finds_every_word_it_kept(batches: list[list[str]], slots: int) -> None:
+    """Once seen, a word is found (through table growth): a second pass over the texts adds nothing."""
+    cache = WordCache(slots=slots)
+    for rounds in (1, 2):
+        for texts in batches:
+            joined, cps, keys, starts, stops, ids = _tokenized(texts)
+            cache.words(joined, cps, keys, starts, stops, ids)
+        if rounds == 1:
+            kept = len(cache)
+    assert len(cache) == kept and cache.resets == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(_TEXT, min_size=1, max_size=4), min_size=1, max_size=4))
+def test_tokenizer_with_a_warm_cache_equals_regex_tokenizer(batches: list[list[str]]) -> None:
+    for texts in batches * 2:
+        fast, ref = tokenize_batch(texts, engine="numba"), tokenize_batch(texts, engine="numpy")
+        assert np.array_equal(fast.ids, ref.ids) and np.array_equal(fast.offsets, ref.offsets)
+        assert fast.vocab == ref.vocab and np.array_equal(fast.hashes, ref.hashes)
+
+
+@settings(max_examples=60, deadline=None)
+@given(texts=st.lists(_TEXT, min_size=1, max_size=8), group=st.integers(1, 50), threads=st.integers(1, 3))
+def test_one_group_tokenizer_equals_grouped_tokenizer(texts: list[str], group: int, threads: int) -> None:
+    """The one-group path (text shorter than TOKENIZE_GROUP) splits as the groups of the general path do."""
+    cps = np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    starts = concat_offsets([len(t) for t in texts])
+    one = kernels.tokenize(cps, starts, char_classes(), threads=threads)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(kernels, "TOKENIZE_GROUP", group)
+        grouped = kernels.tokenize(cps, starts, char_classes(), threads=threads)
+    for a, b in zip(one, grouped):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_one_article_record_equals_its_record_in_a_batch(data: st.DataObject) -> None:
+    """_records of a batch of one (its whole vocabulary in it) equals the same article's record in a larger batch."""
+    a, c, _ = story_words()
+    words = data.draw(st.lists(st.sampled_from(a + c + ["1,000", "2026", "U.S.", "42", "中国", "๑๒"]), max_size=200))
+    other = data.draw(st.lists(st.sampled_from(c + ["7", "99"]), max_size=80))
+    docs = [Document(id="x", text=" ".join(words), date=datetime(2026, 1, 2, tzinfo=timezone.utc)),
+            Document(id="y", text=" ".join(other))]
+    options = Options()
+    alone = _records(docs[:1], prepare(docs[:1], options, engine="numba"), 1.0)[0]
+    together = _records(docs, prepare(docs, options, engine="numba"), 1.0)[0]
+    for name in ("id", "story", "date", "added", "digest", "numbers"):
+        assert getattr(alone, name) == getattr(together, name), name
+    for name in ("signature", "shingles", "tokens", "counts"):
+        x, y = getattr(alone, name), getattr(together, name)
+        assert x.dtype == y.dtype and np.array_equal(x, y), name
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 2**32 - 1), max_size=3000), st.integers(0, 3000))
+def test_distinct_documents_equal_numpy_unique(values: list[int], extra: int) -> None:
+    from dedup import bandmirror
+
+    found = np.array(values + [0] * extra, dtype=np.uint32)
+    n = len(values)
+    out = bandmirror._distinct(found, n)
+    ref = np.unique(found[:n]).astype(np.int64)
+    assert out.dtype == ref.dtype and np.array_equal(out, ref)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 2**64 - 1), unique=True, max_size=200), st.integers(-3, 3), st.booleans())
+def test_token_counts_add_one_delta_equals_per_token_deltas(tokens: list[int], delta: int, zero: bool) -> None:
+    from dedup.bandmirror import TokenCounts
+
+    values = np.array(sorted(set(tokens) | {0}) if zero else tokens, dtype=np.uint64)  # (0 is kept aside)
+    one, many = TokenCounts(), TokenCounts()
+    for counts in (one, many):
+        counts.add(values[::2], 5)
+    one.add(values, delta)
+    many.add(values, np.full(len(values), delta, dtype=np.int64))
+    assert one.items() == many.items()
+    assert np.array_equal(one.get(values), many.get(values))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 6), st.integers(0, 2**32 - 1), st.sampled_from([(0.1, 128), (0.05, 128), (0.3, 64)]),
+       st.booleans())
+def test_band_keys_equal_the_salted_band_hash(docs: int, seed: int, lsh: tuple[float, int], compiled: bool) -> None:
+    from dedup import bandmirror
+    from dedup.candidates import _band_keys, lsh_params
+    from dedup.store import _BAND_SALT, band_keys
+
+    options = Options(lsh_threshold=lsh[0], num_perm=lsh[1])
+    sigs = np.random.default_rng(seed).integers(0, 2**32, (docs, options.num_perm), dtype=np.uint32)
+    bands, rows = lsh_params(options.lsh_threshold, options.num_perm)
+    with np.errstate(over="ignore"):
+        ref = np.stack([_band_keys(sigs, b * rows, (b + 1) * rows) ^ (np.uint64(b + 1) * _BAND_SALT)
+                        for b in range(bands)], axis=1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bandmirror, "_NUMBA", compiled)
+        keys, first = band_keys(sigs, options), band_keys(sigs[0], options)
+    assert keys.dtype == ref.dtype and np.array_equal(keys, ref)
+    assert np.array_equal(first, ref[:1])
+
+
+def _stored(path: str) -> tuple[list, list]:
+    with sqlite3.connect(path) as db:
+        docs = db.execute("SELECT seq, id, story, date, digest, signature, shingles, tokens, counts, numbers, sketch "
+                          "FROM docs ORDER BY seq").fetchall()
+        df = db.execute("SELECT token, docs, seed FROM df ORDER BY token").fetchall()
+    return docs, df
+
+
+def _feed() -> list[Document]:
+    """Copies and rewrites of the samples, some dated, one empty, one a digest of two stories."""
+    a, b, c = sample_docs()
+    t0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    docs = [a, b, c]
+    for k, base in enumerate([a, c, b, a, c, a, b, c]):
+        words = base.text.split()
+        docs.append(Document(id=f"copy{k}", text=" ".join(words[k % 5 :] + ["1,000", str(k)]),
+                             date=t0 + timedelta(hours=k) if k % 2 else None))
+    docs.append(Document(id="empty", text=""))
+    docs.append(Document(id="digest", text=a.text[:1500] + "\n\n" + c.text[:1500]))
+    return docs
+
+
+def test_single_adds_store_the_bytes_one_batch_stores(tmp_path: Path) -> None:
+    """Adds of one article (word cache, one-article records, known-absent ids, lazy checkpoints) return and
+    store what one add_many of the same articles returns and stores (the times added aside)."""
+    docs = _feed()
+    one, many = str(tmp_path / "one.db"), str(tmp_path / "many.db")
+    with Index.open(one) as index:
+        singles = []
+        for d in docs:
+            checked = index.check(d)  # read-only: asks the file whether d is indexed
+            singles.append(index.add(d))
+            best = singles[-1]
+            assert (best is None) == (not checked)
+            if best is not None:
+                assert (best.id, best.jaccard, best.cosine, best.containment, best.numbers) == (
+                    checked[0].id, checked[0].jaccard, checked[0].cosine, checked[0].containment, checked[0].numbers)
+        assert index.add(Document(id="copy3", text=docs[4].text), replace=True) is not None
+        assert index.integrity() == []
+    with Index.open(many) as index:
+        batched = index.add_many(docs)
+        index.remove("copy3")
+        index.add(Document(id="copy3", text=docs[4].text))
+        assert index.integrity() == []
+    assert singles == batched and any(singles) and not all(singles)
+    (one_docs, one_df), (many_docs, many_df) = _stored(one), _stored(many)
+    assert one_df == many_df
+    assert [r[1:] for r in one_docs] == [r[1:] for r in many_docs]  # (seq differs only after the replacement)
+
+
+def test_checkpointer_is_woken_every_few_articles_and_after_other_changes(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from dedup import store_sqlite
+
+    monkeypatch.setattr(store_sqlite, "_WAL_BYTES", 3 * store_sqlite._ARTICLE_WAL_BYTES)  # wake every 3 articles
+    docs = _feed()
+    with Index.open(str(tmp_path / "feed.db")) as index:
+        woken = []
+        monkeypatch.setattr(index._store._checkpointer, "poke", lambda: woken.append(len(index)))
+        for d in docs[:7]:
+            index.add(d)
+        assert woken == [3, 6]
+        index.remove(docs[0].id)
+        assert woken == [3, 6, 6]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 2**64 - 1), min_size=1, max_size=100), st.lists(st.integers(0, 2**32 - 1), max_size=100))
+def test_compiled_sketch_bounds_bucket_as_numpy_does(tokens: list[int], shingles: list[int]) -> None:
+    """The compiled bounds bucket the query's shingles and tokens themselves (as the sketches were made);
+    they agree with the numpy path, which buckets them with _buckets."""
+    from dedup import bandmirror
+    from dedup.bandmirror import SKETCH_SHINGLE_BITS, SKETCH_TOKEN_BITS, _bucket, _buckets, sketch, sketch_bounds
+
+    q_tokens = np.array(tokens, dtype=np.uint64)
+    q_shingles = np.array(shingles, dtype=np.uint32)
+    assert [_bucket(t, 64 - 9) for t in q_tokens] == _buckets(q_tokens, SKETCH_TOKEN_BITS).tolist()
+    assert [_bucket(s, 64 - 10) for s in q_shingles] == _buckets(q_shingles, SKETCH_SHINGLE_BITS).tolist()
+    rng = np.random.default_rng(len(tokens))
+    sketches = np.stack([sketch(np.unique(rng.choice(q_shingles, len(q_shingles) // 2)) if len(q_shingles) else q_shingles,
+                                np.unique(rng.choice(q_tokens, k))) for k in (1, len(tokens))])
+    weights = rng.random(len(tokens)) + 0.1
+    rows = np.array([0, 1, 0], dtype=np.int64)
+    common, cosine = sketch_bounds(sketches, rows, q_shingles, q_tokens, weights)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bandmirror, "_NUMBA", False)
+        ref_common, ref_cosine = sketch_bounds(sketches, rows, q_shingles, q_tokens, weights)
+    assert np.array_equal(common, ref_common) and np.allclose(cosine, ref_cosine, rtol=1e-12)
