@@ -36,17 +36,21 @@ def index_group() -> None:
 @_read_options
 @click.option("--replace", is_flag=True, help="Replace articles whose id is already indexed.")
 @click.option("--window", type=float, default=None, help="Time window in hours for matching (saved as the index's default).")
+@click.option("--together", is_flag=True,
+              help="Cluster all the input at once as `dedup cluster` does (same story ids), then join indexed stories.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
-def add_command(index, inputs, id_field, text_field, date_field, skip_bad, max_chars, replace, window, quiet) -> None:
+def add_command(index, inputs, id_field, text_field, date_field, skip_bad, max_chars, replace, window, together,
+                quiet) -> None:
     """Add the articles in INPUT... (directories of .txt, JSONL, CSV/TSV, .gz, or -) to INDEX.
 
-    Each article joins the story of its best confirmed match or starts a new story.
+    Each article joins the story of its best confirmed match or starts a new story. With --together
+    the input is one batch (held in memory) clustered as `dedup cluster` clusters it.
     """
     from dedup.jobs import index_documents
 
     try:
         docs, stats = _read(inputs, id_field, text_field, date_field, skip_bad, max_chars)
-        summary = index_documents(index, docs, replace=replace, window=_hours(window))
+        summary = index_documents(index, docs, replace=replace, window=_hours(window), together=together)
     except DedupError as error:
         raise _fail(error) from None
     _report_skipped(stats)

@@ -13,7 +13,7 @@ from dedup.confirm import PairScores
 from dedup.document import Document, date_sort_key
 from dedup.errors import OptionError
 from dedup.fingerprint import EMPTY, estimate_jaccard
-from dedup.pipeline import Options, Prepared, confirm, prepare
+from dedup.pipeline import ClusterResult, Options, Pair, Prepared, cluster, confirm, prepare
 from dedup.store import Commit, Conflict, IndexStateError, Lookup, Record, RWLock, Store, band_keys, numbers_tuple
 
 __all__ = ["Index", "IndexedDoc", "Match", "IndexStateError"]
@@ -232,12 +232,20 @@ class Index:
         return self.add_many([doc], replace=replace, window=window)[0]
 
     def add_many(
-        self, docs: Iterable[Document], *, replace: bool = False, window: timedelta | None = DEFAULT
+        self, docs: Iterable[Document], *, replace: bool = False, window: timedelta | None = DEFAULT,
+        together: bool = False,
     ) -> list[Match | None]:
         """:meth:`add` for a batch, in order (each article sees the ones before it).
 
         The batch is normalised and fingerprinted in one :func:`dedup.pipeline.prepare`
         call; on the SQLite backend it is stored in one transaction (all or nothing).
+
+        ``together=True`` clusters the batch as ``dedup cluster`` clusters a corpus: every article
+        sees all the others, before and after it, with the batch's document frequencies and the
+        full digest guard (:func:`dedup.pipeline.cluster`, which also runs, so it costs about twice
+        as much). Loading a corpus into an empty index this way gives exactly ``dedup cluster``'s
+        story ids. A batch story joins a story already indexed when one of its articles (in
+        order) would join it, decided against the index as it was before the batch.
         """
         docs = list(docs)
         seen: set[str] = set()
@@ -246,6 +254,7 @@ class Index:
             if doc.id in seen:
                 raise IndexStateError(f"duplicate id {doc.id!r} in one batch; ids must be unique")
             seen.add(doc.id)
+        batch = cluster(docs, options=self.options) if together and docs else None
         results: list[Match | None] = []
         with self._lock.write():
             self._open()
@@ -259,6 +268,8 @@ class Index:
                     )
                 if present:
                     self._store.delete(present)
+                if batch is not None:
+                    return self._commit_clustered(queries, batch, seconds)
                 for query in queries:
                     results.append(self._commit(query, seconds))
         return results
@@ -359,6 +370,50 @@ class Index:
             return None
         best = decision.matches[0]
         return Match(best.id, decision.story, best.jaccard, best.cosine, best.containment, best.numbers)
+
+    def _commit_clustered(self, queries: list[_Query], batch: ClusterResult, window: float | None) -> list[Match | None]:
+        """Store a batch with the stories :func:`dedup.pipeline.cluster` gave it, each joined to the
+        indexed story the first of its articles that would join one joins (decided before any is stored)."""
+        joins: dict[str, Match] = {}  # batch story -> the match that joins it to an indexed story
+        if len(self._store):
+            for query in queries:
+                story = batch.assignments[query.record.id]
+                if story in joins or query.record.id in batch.digests:
+                    continue
+                decision, _ = self._decide(query, window)
+                if decision.matches and not decision.digest:
+                    best = decision.matches[0]
+                    joins[story] = Match(best.id, decision.story, best.jaccard, best.cosine, best.containment, best.numbers)
+        partners: dict[str, list[Pair]] = {}
+        for pair in batch.pairs:
+            partners.setdefault(pair.a, []).append(pair)
+            partners.setdefault(pair.b, []).append(pair)
+        position = {q.record.id: i for i, q in enumerate(queries)}
+        first: set[str] = set()
+        results: list[Match | None] = []
+        for query in queries:
+            rec = query.record
+            story = batch.assignments[rec.id]
+            joined = joins.get(story)
+            target = joined.cluster_id if joined is not None else story
+            stored = Record(
+                id=rec.id, story=target, date=rec.date, added=rec.added, digest=rec.id in batch.digests,
+                signature=rec.signature, shingles=rec.shingles, tokens=rec.tokens, counts=rec.counts, numbers=rec.numbers,
+            )
+            self._store.insert(Commit(record=stored, bands=query.bands), None)
+            # What it joined: its best confirmed partner stored before it, else the indexed story's match,
+            # else its best partner (it was linked through later articles); None when it starts its story.
+            mine = partners.get(rec.id, [])
+            earlier = [p for p in mine if position[p.b if p.a == rec.id else p.a] < position[rec.id]]
+            pick = max(earlier or ([] if joined or story not in first else mine), key=lambda p: (p.cosine, p.containment),
+                       default=None)
+            first.add(story)
+            if pick is not None:
+                other = pick.b if pick.a == rec.id else pick.a
+                results.append(Match(other, target, pick.jaccard, pick.cosine, pick.containment, pick.numbers))
+            else:
+                results.append(joined)  # None: it starts its story
+        return results
 
     def _decide(self, query: _Query, window: float | None) -> tuple[_Decision, Lookup | None]:
         rec = query.record

@@ -48,15 +48,18 @@ def _batches(docs: Iterable[Document], size: int) -> Iterable[list[Document]]:
 
 
 def index_documents(
-    location: str, docs: Iterable[Document], *, replace: bool = False, window: timedelta | None = None, batch_size: int = 500
+    location: str, docs: Iterable[Document], *, replace: bool = False, window: timedelta | None = None, batch_size: int = 500,
+    together: bool = False,
 ) -> dict[str, Any]:
     """Add ``docs`` to the index at ``location`` (created when new) in batches; returns a summary
-    (documents, new stories, joined, index size). ``window`` becomes the index's default."""
+    (documents, new stories, joined, index size). ``window`` becomes the index's default.
+    ``together``: all of ``docs`` as one batch clustered as ``dedup cluster`` clusters them
+    (:meth:`dedup.index.Index.add_many`)."""
     start = time.perf_counter()
     added = joined = 0
     with Index.open(location, window=window) as index:
-        for batch in _batches(docs, batch_size):
-            results = index.add_many(batch, replace=replace)
+        for batch in [list(docs)] if together else _batches(docs, batch_size):
+            results = index.add_many(batch, replace=replace, together=together)
             added += len(results)
             joined += sum(r is not None for r in results)
         total, stories = len(index), index.stats()["stories"]

@@ -101,6 +101,7 @@ class ClusterResult:
     assignments: dict[str, str]  # document id -> cluster id
     canonical: dict[str, str]  # document id -> canonical member id of its cluster
     stats: dict[str, float] = field(default_factory=dict)
+    digests: frozenset[str] = frozenset()  # documents that quote several stories and joined none
 
     def cluster_of(self, doc_id: str) -> Cluster:
         """The cluster containing ``doc_id``."""
@@ -386,6 +387,7 @@ def _result(ids: list[str], confirmed: PairScores, stories: StoryAssignment) -> 
         pairs=pairs,
         assignments={ids[i]: ids[lab] for i, lab in enumerate(labels)},
         canonical={ids[i]: ids[canon[i]] for i in range(len(ids))},
+        digests=frozenset(ids[i] for i in np.flatnonzero(stories.digests).tolist()),
     )
 
 

@@ -249,6 +249,62 @@ def test_streaming_agrees_with_cluster_on_syndication(shared_data: Path) -> None
     assert same >= 0.98, same
 
 
+@pytest.mark.shared
+def test_adding_together_gives_cluster_story_ids_on_syndication(shared_data: Path) -> None:
+    """A corpus loaded with add_many(together=True) gets exactly `dedup cluster`'s story ids and digests."""
+    docs = syndication_sample(2500)
+    batch = cluster(docs)
+    with Index() as index:
+        results = index.add_many(docs, together=True)
+        assert {d.id: index.cluster_of(d.id) for d in docs} == batch.assignments
+        assert {d.id for d in docs if index.get(d.id).digest} == batch.digests
+        assert index.integrity() == []
+    _check_together_results(docs, results, batch.assignments)
+    assert sum(r is not None for r in results) == len(docs) - len(batch.clusters) > 100
+
+
+def _check_together_results(docs: list[Document], results: list[Match | None], stories: dict[str, str]) -> None:
+    """None exactly for the first article (in order) of each story; otherwise a member of its story."""
+    seen: set[str] = set()
+    for doc, result in zip(docs, results):
+        story = stories[doc.id]
+        assert (result is None) == (story not in seen), doc.id
+        if result is not None:
+            assert result.cluster_id == story and stories[result.id] == story and result.id != doc.id
+            assert 0.0 < result.cosine <= 1.0 and 0.0 <= result.containment <= 1.0
+        seen.add(story)
+
+
+def test_adding_together_names_stories_as_cluster_does() -> None:
+    """Out of date order, streaming names a story after its first article; together, after its earliest (as
+    `dedup cluster` does), and the later-dated first article's result is its earlier-dated copy."""
+    a, b, c = sample_docs()
+    docs = [Document(id=a.id, text=a.text, date=T0 + timedelta(hours=5)), Document(id=b.id, text=b.text, date=T0),
+            Document(id=c.id, text=c.text, date=T0 + timedelta(hours=1))]
+    expected = cluster(docs).assignments
+    assert expected == {A: B, B: B, C: C}
+    with Index() as streamed:
+        streamed.add_many(docs)
+        assert streamed.cluster_of(A) == A  # the first article names the story
+    with Index() as index:
+        results = index.add_many(docs, together=True)
+        assert {d.id: index.cluster_of(d.id) for d in docs} == expected
+    assert results[0] is None and results[2] is None  # A and C start their stories (in input order)
+    assert results[1] is not None and results[1].id == A and results[1].cluster_id == B
+
+
+def test_adding_together_joins_stories_already_indexed() -> None:
+    a, b, c = sample_docs()
+    with Index() as index:
+        index.add(a)
+        results = index.add_many([c, b], together=True)
+        assert results[0] is None
+        assert results[1] is not None and (results[1].id, results[1].cluster_id) == (A, A)
+        assert {d: index.cluster_of(d) for d in (A, B, C)} == {A: A, B: A, C: C}
+        with pytest.raises(DedupError, match="already indexed"):
+            index.add_many([b], together=True)
+
+
 def _shared() -> bool:
     from conftest import SHARED_DATA
 

@@ -64,3 +64,23 @@ def test_errors_say_how_to_fix(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "ISO 8601" in result.stderr
     for command in ("add", "check", "stats", "expire"):
         assert run("index", command, "--help").exit_code == 0
+
+
+def test_add_together_gives_the_ids_of_dedup_cluster(tmp_path: Path) -> None:
+    """`dedup index add --together` on a new index: the story ids `dedup cluster` writes."""
+    path = str(tmp_path / "feed.db")
+    jsonl = tmp_path / "dated.jsonl"
+    hours = {A: 5, B: 0, C: 1}  # out of date order: the story of A and B is named after B
+    jsonl.write_text("".join(
+        json.dumps({"id": p.stem, "text": p.read_text(), "date": f"2026-11-20T0{hours[p.stem]}:00:00Z"}) + "\n"
+        for p in sorted(SAMPLES.glob("*.txt"))
+    ))
+    out = tmp_path / "clusters.jsonl"
+    assert run("cluster", str(jsonl), "-o", str(out), "--quiet").exit_code == 0
+    expected = {row["id"]: row["cluster_id"] for row in map(json.loads, out.read_text().splitlines())}
+    assert expected == {A: B, B: B, C: C}
+    result = run("index", "add", path, str(jsonl), "--together")
+    assert result.exit_code == 0, result.output
+    assert "added 3 articles (1 joined a story, 2 new)" in result.stderr
+    with Index.open(path, read_only=True) as index:
+        assert {i: index.cluster_of(i) for i in expected} == expected

@@ -78,6 +78,17 @@ def test_same_answers_as_sqlite(url: str) -> None:
         assert stats["backend"] == "redis" and stats["documents"] == 2 and stats["stories"] == 2
 
 
+def test_adding_together_same_as_sqlite(url: str) -> None:
+    from conftest import SHARED_DATA
+
+    docs = syndication_sample(400) if (SHARED_DATA / "syndication-dev.jsonl.gz").exists() else sample_docs()
+    expected = cluster(docs).assignments
+    with Index.open(url) as shared, Index() as local:
+        assert shared.add_many(docs, together=True) == local.add_many(docs, together=True)
+        assert {d.id: shared.cluster_of(d.id) for d in docs} == expected
+        assert shared.integrity() == []
+
+
 def test_bounded_candidates_give_the_same_answers(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Candidates read whole only when their sketch bounds allow a copy (Redis) or always (SQLite): same answers."""
     from conftest import SHARED_DATA
