@@ -518,15 +518,20 @@ def _found_by_lsh(res_sigs, sigs, r, d, bands, width, cand_codes, n):
         if same:
             return True
     code = r * n + d
-    lo = 0
-    hi = cand_codes.shape[0]
+    at = _lower_bound(cand_codes, 0, cand_codes.shape[0], code)
+    return at < cand_codes.shape[0] and cand_codes[at] == code
+
+
+@nb.njit(**_OPTS)
+def _lower_bound(values, lo, hi, x):
+    """The first position in the sorted values[lo:hi] whose value is >= x (hi if none)."""
     while lo < hi:
         mid = (lo + hi) >> 1
-        if cand_codes[mid] < code:
+        if values[mid] < x:
             lo = mid + 1
         else:
             hi = mid
-    return lo < cand_codes.shape[0] and cand_codes[lo] == code
+    return lo
 
 
 @nb.njit(**_OPTS)
@@ -549,14 +554,7 @@ def residual_sources(res_hashes, res_rows, bitmap, shift, sh_values, sh_offsets,
             top = np.uint64(h) >> np.uint64(shift)
             if not (bitmap[top >> np.uint64(6)] >> (top & np.uint64(63))) & np.uint64(1):
                 continue
-            lo = 0
-            hi = size
-            while lo < hi:  # first residual entry with hash >= h
-                mid = (lo + hi) >> 1
-                if res_hashes[mid] < h:
-                    lo = mid + 1
-                else:
-                    hi = mid
+            lo = _lower_bound(res_hashes, 0, size, h)
             while lo < size and res_hashes[lo] == h:
                 r = res_rows[lo]
                 if counts[r] == 0:
