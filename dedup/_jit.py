@@ -450,58 +450,104 @@ def tfidf_norms(indices, counts, offsets, tf, idf, is_number, needed, norms, num
 
 
 @nb.njit(**_OPTS)
-def score_rows(indices, counts, offsets, tf, idf, is_number, norms, sh_values, sh_offsets, sigs, longest,
+def _home_slot(key, bits):
+    """The first slot of ``key`` (a uint64) in a table of 2**bits slots (Fibonacci hashing)."""
+    return np.int64((key * MULT) >> np.uint64(64 - bits))
+
+
+@nb.njit(**_OPTS)
+def _find(keys, key, bits):
+    """The slot of ``key`` in the open-addressing table ``keys`` (0: empty), or -1."""
+    mask = (1 << bits) - 1
+    s = _home_slot(key, bits)
+    while True:
+        k = keys[s]
+        if k == key:
+            return s
+        if k == 0:
+            return -1
+        s = (s + 1) & mask
+
+
+@nb.njit(**_OPTS)
+def _place(keys, key, bits):
+    """The empty slot where ``key`` goes (it is not in the table); the caller fills it."""
+    mask = (1 << bits) - 1
+    s = _home_slot(key, bits)
+    while keys[s] != 0:
+        s = (s + 1) & mask
+    return s
+
+
+@nb.njit(**_OPTS)
+def _clear(keys, key, bits):
+    """Empty the run of slots from ``key``'s home (the table is being emptied of all its keys)."""
+    mask = (1 << bits) - 1
+    s = _home_slot(key, bits)
+    while keys[s] != 0:
+        keys[s] = 0
+        s = (s + 1) & mask
+
+
+@nb.njit(**_OPTS)
+def score_rows(indices, counts, offsets, tf, idf, is_number, norms, sh_values, sh_offsets, sigs, bits,
                left, right, cosine, shared_numbers, common, equal, k0, k1):
     """Cosine of the l2-normalised TF-IDF rows, shared numeric tokens, shared shingles and equal
     MinHash slots of each pair, straight from the corpus's count rows and shingle rows (no gathered
-    copies). The rows are merged in column order, so the products are summed as
-    :func:`sparse_row_dots` sums them (bit-identical to scipy's); the left row's weights are
-    computed once per run of pairs with the same left document (pairs come sorted by it).
-    ``longest`` is the length of the longest row (buffers are never reallocated in the loop: a
-    reassigned array costs reference counting on every access)."""
-    weights = np.empty(longest, dtype=np.float64)
-    buf = np.empty(longest, dtype=np.float64)
+    copies).
+
+    The left document's tokens (with their weights) and shingles go into small hash tables of
+    2**bits slots (at most a quarter full) once per run of pairs with the same left document (pairs
+    come sorted by it); the right document's are looked up in them, in column order, so the products
+    are summed as :func:`sparse_row_dots` sums them (bit-identical to scipy's). Independent lookups
+    in a table that stays in cache beat merging the sorted rows (2.5x for the shingles)."""
+    size = 1 << bits
+    tok_keys = np.zeros(size, dtype=np.uint64)
+    tok_weights = np.zeros(size, dtype=np.float64)
+    sh_keys = np.zeros(size, dtype=np.uint64)
+    buf = np.empty(size, dtype=np.float64)
+    top = np.uint64(1) << np.uint64(32)  # keys are values + 2**32 (never 0)
     current = -1
-    lo = 0
-    hi = 0
     for k in range(k0, k1):
         a = left[k]
         if a != current:
-            lo, hi = offsets[a], offsets[a + 1]
+            if current >= 0:
+                for i in range(offsets[current], offsets[current + 1]):
+                    _clear(tok_keys, np.uint64(indices[i]) + top, bits)
+                for i in range(sh_offsets[current], sh_offsets[current + 1]):
+                    _clear(sh_keys, np.uint64(sh_values[i]) + top, bits)
             na = norms[a]
-            for i in range(lo, hi):
-                weights[i - lo] = tf[counts[i]] * idf[indices[i]] / na
+            for i in range(offsets[a], offsets[a + 1]):
+                key = np.uint64(indices[i]) + top
+                slot = _place(tok_keys, key, bits)
+                tok_keys[slot] = key
+                tok_weights[slot] = tf[counts[i]] * idf[indices[i]] / na
+            for i in range(sh_offsets[a], sh_offsets[a + 1]):
+                key = np.uint64(sh_values[i]) + top
+                sh_keys[_place(sh_keys, key, bits)] = key
             current = a
         b = right[k]
         nb_ = norms[b]
         m = 0
         shared = 0
-        i = lo
-        j = offsets[b]
-        jend = offsets[b + 1]
-        while i < hi and j < jend:
-            ti = indices[i]
-            tj = indices[j]
-            if ti == tj:
-                if is_number[ti]:
-                    shared += 1
-                prod = weights[i - lo] * (tf[counts[j]] * idf[tj] / nb_)
+        for j in range(offsets[b], offsets[b + 1]):
+            t = indices[j]
+            slot = _find(tok_keys, np.uint64(t) + top, bits)
+            if slot >= 0:
+                shared += is_number[t]
+                prod = tok_weights[slot] * (tf[counts[j]] * idf[t] / nb_)
                 if prod != 0.0:
                     buf[m] = prod
                     m += 1
-                i += 1
-                j += 1
-            elif ti < tj:
-                i += 1
-            else:
-                j += 1
         cosine[k] = _reduce(buf, m)
         shared_numbers[k] = shared
-        common[k] = _shared(sh_values, sh_offsets[a], sh_offsets[a + 1], sh_values, sh_offsets[b], sh_offsets[b + 1])
+        c = 0
+        for j in range(sh_offsets[b], sh_offsets[b + 1]):
+            c += _find(sh_keys, np.uint64(sh_values[j]) + top, bits) >= 0
+        common[k] = c
         e = 0
         for p in range(sigs.shape[1]):
-            if sigs[a, p] == sigs[b, p]:
-                e += 1
+            e += sigs[a, p] == sigs[b, p]
         equal[k] = e
 
 

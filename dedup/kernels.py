@@ -258,6 +258,12 @@ def sparse_row_dots(
     return out
 
 
+def _table_bits(*offsets: np.ndarray) -> int:
+    """Bits of a hash table at most a quarter full with the longest row of any of these offsets."""
+    longest = max((int(np.diff(o).max()) if len(o) > 1 else 0) for o in offsets)
+    return max(4, (4 * longest - 1).bit_length())
+
+
 def score_rows(
     indices: np.ndarray, counts: np.ndarray, offsets: np.ndarray, shingles: np.ndarray, shingle_offsets: np.ndarray,
     signatures: np.ndarray, *, idf: np.ndarray, is_number: np.ndarray, left: np.ndarray, right: np.ndarray,
@@ -292,8 +298,8 @@ def score_rows(
     if m:
         weights = (offsets[right + 1] - offsets[right]) + (shingle_offsets[right + 1] - shingle_offsets[right]) + 16
         _run(_k("score_rows"), _ranges(weights, threads), indices, counts, offsets, tf, idf, is_number, norms,
-             shingles, shingle_offsets, signatures, int(np.diff(offsets).max()), left, right, cosine, shared, common,
-             equal)
+             shingles, shingle_offsets, signatures, _table_bits(offsets, shingle_offsets), left, right, cosine, shared,
+             common, equal)
     return cosine, shared, numerics, common, equal
 
 
