@@ -581,10 +581,11 @@ def _lower_bound(values, lo, hi, x):
 
 
 @nb.njit(**_OPTS)
-def residual_sources(res_hashes, res_rows, bitmap, shift, sh_values, sh_offsets, story, owner, owner_story,
-                     res_sigs, sigs, bands, width, cand_codes, best_common, best_doc, d0, d1):
+def residual_sources(res_hashes, res_rows, bitmap, shift, first, bucket_shift, sh_values, sh_offsets, story, owner,
+                     owner_story, res_sigs, sigs, bands, width, cand_codes, best_common, best_doc, d0, d1):
     """For each residual row r (sorted distinct hashes ``res_hashes`` with owning rows ``res_rows``,
-    sorted by hash; ``bitmap`` flags the top bits of every residual hash): the document of
+    sorted by hash; ``bitmap`` flags the top bits of every residual hash, ``first[x]`` is where the
+    hashes whose top bits are x start): the document of
     d0..d1, other than ``owner[r]`` and outside story ``owner_story[r]``, that LSH finds for it
     (:func:`_found_by_lsh`) sharing the most shingles with it (ties: the later document), and how
     many. Every document's shingles are scanned once."""
@@ -592,7 +593,6 @@ def residual_sources(res_hashes, res_rows, bitmap, shift, sh_values, sh_offsets,
     n = sigs.shape[0]
     counts = np.zeros(rows, dtype=np.int64)
     touched = np.empty(rows, dtype=np.int64)
-    size = res_hashes.shape[0]
     for d in range(d0, d1):
         nt = 0
         for i in range(sh_offsets[d], sh_offsets[d + 1]):
@@ -600,8 +600,12 @@ def residual_sources(res_hashes, res_rows, bitmap, shift, sh_values, sh_offsets,
             top = np.uint64(h) >> np.uint64(shift)
             if not (bitmap[top >> np.uint64(6)] >> (top & np.uint64(63))) & np.uint64(1):
                 continue
-            lo = _lower_bound(res_hashes, 0, size, h)
-            while lo < size and res_hashes[lo] == h:
+            bucket = np.uint64(h) >> np.uint64(bucket_shift)
+            lo = first[bucket]
+            end = first[bucket + np.uint64(1)]
+            while lo < end and res_hashes[lo] < h:
+                lo += 1
+            while lo < end and res_hashes[lo] == h:
                 r = res_rows[lo]
                 if counts[r] == 0:
                     touched[nt] = r

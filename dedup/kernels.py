@@ -326,11 +326,16 @@ def residual_sources(
     bitmap = np.zeros(1 << (_RESIDUAL_BITS - 6), dtype=np.uint64)
     tops = res_hashes.astype(np.uint64) >> np.uint64(shift)
     np.bitwise_or.at(bitmap, tops >> np.uint64(6), np.uint64(1) << (tops & np.uint64(63)))
+    bucket_bits = min(24, max(8, len(res_hashes).bit_length()))  # about one hash per bucket
+    bucket_shift = 32 - bucket_bits
+    first = np.zeros((1 << bucket_bits) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(res_hashes >> np.uint32(bucket_shift), minlength=1 << bucket_bits), out=first[1:])
     ranges = _ranges(np.diff(shingle_offsets) + 1, _threads()) if rows else []
     found = [(np.zeros(rows, dtype=np.int64), np.full(rows, -1, dtype=np.int64)) for _ in ranges]
     if ranges:
         def one(lo: int, hi: int, part: tuple[np.ndarray, np.ndarray]) -> None:
-            _k("residual_sources")(res_hashes, res_rows, bitmap, shift, shingles, shingle_offsets, story, owner,
+            _k("residual_sources")(res_hashes, res_rows, bitmap, shift, first, bucket_shift, shingles, shingle_offsets,
+                                   story, owner,
                                    owner_story, residual_signatures, signatures, bands, rows_per_band, candidates,
                                    part[0], part[1], lo, hi)
 

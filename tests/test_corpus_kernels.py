@@ -31,7 +31,8 @@ def _tokens(docs: list[list[int]]) -> TokenBatch:
 
 
 def _shingles(docs: list[list[int]]) -> ShingleBatch:
-    rows = [np.unique(np.array(d, dtype=np.uint32) * 2654435761 % 1000) for d in docs]
+    # few distinct values (overlapping documents), spread over the whole uint32 range
+    rows = [np.unique(np.array(d, dtype=np.uint64) * 2654435761 % 1000 * 4294967).astype(np.uint32) for d in docs]
     return ShingleBatch(hashes=np.concatenate(rows).astype(np.uint32), offsets=concat_offsets([len(r) for r in rows]))
 
 
