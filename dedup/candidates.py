@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 import numpy as np
@@ -13,6 +15,7 @@ _MULT = np.uint64(0x9E3779B97F4A7C15)
 # What datasketch chooses for the default settings (candidates and the digest residual lookup), so that
 # a run need not import datasketch.lsh, which loads scipy.integrate (~0.25 s); a test checks them.
 KNOWN_PARAMS = {(0.1, 128): (64, 2), (0.05, 128): (32, 1)}
+_THREADED_DOCS = 20_000  # from this many documents, bands are worked on in threads
 
 
 @lru_cache(maxsize=64)
@@ -68,9 +71,9 @@ def candidate_pairs(sigs: np.ndarray, *, threshold: float, bands: int | None = N
             f"The product of bands ({bands}) and rows ({rows}) must be at most num_perm ({num_perm})."
         )
     live = np.flatnonzero(~np.all(sigs == EMPTY, axis=1))
-    codes: list[np.ndarray] = []
     live_sigs = sigs[live]
-    for band in range(bands):
+
+    def band_codes(band: int) -> np.ndarray:
         lo, hi = band * rows, (band + 1) * rows
         keys = _band_keys(live_sigs, lo, hi)
         order = np.argsort(keys, kind="stable")
@@ -80,16 +83,21 @@ def candidate_pairs(sigs: np.ndarray, *, threshold: float, bands: int | None = N
         lengths = np.diff(np.concatenate((starts, [len(keys)])))
         multi = lengths > 1
         if not multi.any():
-            continue
+            return np.zeros(0, dtype=np.int64)
         left, right = _pairs_within_runs(order, starts[multi], lengths[multi])
         # Re-check the band itself: equal 64-bit keys with different bands are dropped.
         same = np.all(live_sigs[left, lo:hi] == live_sigs[right, lo:hi], axis=1)
         left, right = live[left[same]], live[right[same]]
-        lo_id, hi_id = np.minimum(left, right), np.maximum(left, right)
-        codes.append(lo_id * docs + hi_id)
-    if not codes:
-        return np.zeros((0, 2), dtype=np.int64)
-    unique = np.unique(np.concatenate(codes))
+        return np.unique(np.minimum(left, right) * docs + np.maximum(left, right))
+
+    # Bands are independent and numpy's sorts release the GIL: one thread per CPU for large inputs.
+    threads = min(os.cpu_count() or 1, bands) if len(live) >= _THREADED_DOCS else 1
+    if threads > 1:
+        with ThreadPoolExecutor(threads) as pool:
+            codes = list(pool.map(band_codes, range(bands)))
+    else:
+        codes = [band_codes(band) for band in range(bands)]
+    unique = np.unique(np.concatenate(codes)) if codes else np.zeros(0, dtype=np.int64)
     return np.stack((unique // docs, unique % docs), axis=1)
 
 

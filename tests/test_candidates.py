@@ -36,11 +36,21 @@ docs_strategy = st.lists(st.lists(st.integers(0, len(VOCAB) - 1), max_size=25), 
 
 
 @settings(max_examples=40, deadline=None)
-@given(docs=docs_strategy, threshold=st.sampled_from([0.1, 0.3, 0.5, 0.8]), n=st.integers(1, 3))
-def test_candidate_pairs_equal_minhashlsh(docs: list[list[int]], threshold: float, n: int) -> None:
+@given(docs=docs_strategy, threshold=st.sampled_from([0.1, 0.3, 0.5, 0.8]), n=st.integers(1, 3),
+       threaded=st.booleans())
+def test_candidate_pairs_equal_minhashlsh(docs: list[list[int]], threshold: float, n: int, threaded: bool) -> None:
+    from dedup import candidates
+
     sigs = signatures(shingle_batch(tokenize_batch(_corpus(docs)), n=n), num_perm=64)
-    got = {tuple(p) for p in candidate_pairs(sigs, threshold=threshold).tolist()}
+    limit = candidates._THREADED_DOCS
+    candidates._THREADED_DOCS = 0 if threaded else limit  # bands in threads (as for large corpora) or not
+    try:
+        found = candidate_pairs(sigs, threshold=threshold)
+    finally:
+        candidates._THREADED_DOCS = limit
+    got = {tuple(p) for p in found.tolist()}
     assert got == _reference(sigs, threshold)
+    assert np.array_equal(found, np.unique(found, axis=0))  # sorted, no repeats
 
 
 @settings(max_examples=30, deadline=None)
