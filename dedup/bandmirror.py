@@ -40,6 +40,8 @@ def composite(keys: np.ndarray) -> np.ndarray:
 if _NUMBA:
     import numba as nb
 
+    from dedup._jit import _lower_bound
+
     _jit = nb.njit(nogil=True, cache=True, boundscheck=False)
 
     @_jit
@@ -49,15 +51,8 @@ if _NUMBA:
             c = comps[i]
             slot = np.int64(c >> np.uint64(32))
             tag = np.uint32(c & np.uint64(0xFFFFFFFF))
-            lo = np.int64(directory[slot])
             end = np.int64(directory[slot + 1])
-            hi = end
-            while lo < hi:
-                mid = (lo + hi) >> 1
-                if tags[mid] < tag:
-                    lo = mid + 1
-                else:
-                    hi = mid
+            lo = _lower_bound(tags, np.int64(directory[slot]), end, tag)
             while lo < end and tags[lo] == tag:
                 d = docs[lo]
                 if dead[d] == 0:
@@ -220,6 +215,25 @@ if _NUMBA:
             mass[k] = w
 
     @_jit
+    def _score_bounds(sketches, sizes, rows, shingles, tokens, counts, df, documents, extra, slack, containment,
+                      cosine):  # pragma: no cover - compiled
+        """score_bounds in one pass: the query's weights (tfidf_weights), _sketch_bounds, and the bounds."""
+        squares = np.empty(tokens.shape[0])
+        total = 0.0
+        for i in range(tokens.shape[0]):
+            w = (1.0 + np.log(np.float64(counts[i]))) * (np.log((1.0 + documents) / (1.0 + df[i] + extra)) + 1.0)
+            squares[i] = w * w
+            total += w * w
+        k = rows.shape[0]
+        common = np.empty(k, dtype=np.int64)
+        mass = np.empty(k)
+        _sketch_bounds(sketches, rows, shingles, tokens, squares, common, mass)
+        for j in range(k):
+            smaller = min(np.int64(shingles.shape[0]), np.int64(sizes[rows[j]]))
+            containment[j] = (common[j] / smaller if smaller > 0 else 0.0) + slack
+            cosine[j] = (np.sqrt(min(mass[j] / total, 1.0)) if total > 0 else 0.0) + slack
+
+    @_jit
     def _slot(keys, k, mask):  # pragma: no cover - compiled
         """The slot holding key ``k`` in the open-addressing table, or the empty slot where it would go."""
         j = (k ^ (k >> np.uint64(31))) & mask
@@ -251,10 +265,15 @@ if _NUMBA:
 
     @_jit
     def _table_add_each(keys, vals, tokens, delta):  # pragma: no cover - compiled
-        """_table_add with the same ``delta`` for every token."""
+        """_table_add with the same ``delta`` for every token, skipping token 0 (it marks empty slots);
+        returns (how many keys were new, how many tokens were 0)."""
         mask = np.uint64(keys.shape[0] - 1)
         new = 0
+        zeros = 0
         for i in range(tokens.shape[0]):
+            if tokens[i] == 0:
+                zeros += 1
+                continue
             j = _slot(keys, tokens[i], mask)
             if keys[j] == tokens[i]:
                 vals[j] += delta
@@ -262,7 +281,7 @@ if _NUMBA:
                 keys[j] = tokens[i]
                 vals[j] = delta
                 new += 1
-        return new
+        return new, zeros
 
     @_jit
     def _idf(df, n, cache_df, cache_idf):  # pragma: no cover - compiled
@@ -591,12 +610,27 @@ class TokenCounts:
             out[tokens == 0] = self._zero
         return out
 
+    def get_float(self, tokens: np.ndarray) -> np.ndarray:
+        """:meth:`get` as float64 (counts are far below 2**53: exact)."""
+        if not _NUMBA or self._zero:
+            return self.get(tokens).astype(np.float64)
+        tokens = np.ascontiguousarray(tokens, dtype=np.uint64)
+        out = np.empty(len(tokens), dtype=np.float64)
+        _table_get(self._keys, self._vals, tokens, out)
+        return out
+
     def add(self, tokens: np.ndarray, deltas: np.ndarray | int) -> None:
         """Add ``deltas`` (one per token, or one for all) to the counts of the distinct ``tokens``."""
         tokens = np.ascontiguousarray(tokens, dtype=np.uint64)
         one = isinstance(deltas, int) and _NUMBA  # one article added or removed: no array of deltas
-        if not one:
-            deltas = np.broadcast_to(np.asarray(deltas, dtype=np.int64), tokens.shape)
+        if one:  # (the kernel keeps token 0 aside itself)
+            if 2 * (self._used + len(tokens)) > len(self._keys):
+                self._rehash(self._used + len(tokens))
+            new, zeros = _table_add_each(self._keys, self._vals, tokens, np.int64(deltas))
+            self._used += new
+            self._zero += deltas * zeros
+            return
+        deltas = np.broadcast_to(np.asarray(deltas, dtype=np.int64), tokens.shape)
         if not _NUMBA:
             table = self._dict
             for t, n in zip(tokens.tolist(), deltas.tolist()):
@@ -608,18 +642,11 @@ class TokenCounts:
             return
         if not tokens.all():  # (hash 0: as good as never)
             zero = tokens == 0
-            if one:
-                self._zero += deltas * int(zero.sum())
-                tokens = tokens[~zero]
-            else:
-                self._zero += int(deltas[zero].sum())
-                tokens, deltas = tokens[~zero], deltas[~zero]
+            self._zero += int(deltas[zero].sum())
+            tokens, deltas = tokens[~zero], deltas[~zero]
         if 2 * (self._used + len(tokens)) > len(self._keys):
             self._rehash(self._used + len(tokens))
-        if one:
-            self._used += _table_add_each(self._keys, self._vals, tokens, np.int64(deltas))
-        else:
-            self._used += _table_add(self._keys, self._vals, tokens, np.ascontiguousarray(deltas))
+        self._used += _table_add(self._keys, self._vals, tokens, np.ascontiguousarray(deltas))
 
     def _rehash(self, adding: int) -> None:
         live = self._vals != 0
@@ -695,6 +722,28 @@ def sketch_bounds(
         mass = flags[:, SKETCH_SHINGLE_BITS + tok_buckets] @ squares
     cosine = np.sqrt(np.minimum(mass / total, 1.0)) if total > 0 else np.zeros(len(rows))
     return common, cosine
+
+
+def score_bounds(
+    sketches: np.ndarray, sizes: np.ndarray, rows: np.ndarray, q_shingles: np.ndarray, q_tokens: np.ndarray,
+    q_counts: np.ndarray, q_df: np.ndarray, documents: float, extra: float, slack: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Upper bounds (plus ``slack``) of the containment and the TF-IDF cosine of the articles ``rows`` (their
+    sketches and distinct shingle counts ``sizes``) with a query: :func:`sketch_bounds` with the query's
+    :func:`tfidf_weights` (``q_counts``, ``q_df``, ``documents``, ``extra``), its shared-shingle bound over the
+    smaller shingle count (0 when that is 0). One compiled pass with numba (the same values up to rounding)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if _NUMBA:
+        containment = np.empty(len(rows))
+        cosine = np.empty(len(rows))
+        _score_bounds(sketches, sizes, rows, q_shingles, q_tokens, q_counts, np.asarray(q_df, dtype=np.float64),
+                      float(documents), float(extra), float(slack), containment, cosine)
+        return containment, cosine
+    weights = tfidf_weights(q_counts, q_df, documents, extra)
+    common, cosine = sketch_bounds(sketches, rows, q_shingles, q_tokens, weights)
+    smaller = np.minimum(len(q_shingles), sizes[rows])
+    containment = np.divide(common, smaller, out=np.zeros(len(rows)), where=smaller > 0)
+    return containment + slack, cosine + slack
 
 
 # --- scoring --------------------------------------------------------------------------------------------

@@ -307,10 +307,18 @@ def is_copy(
     and in facts: the figures the one with fewer numbers reports are (mostly,
     ``numbers``) in the other, unless it has fewer than three.
     """
-    worded = (
-        ((scores.cosine >= cosine) & (scores.containment >= overlap))
-        | (scores.cosine >= strong_cosine)
-        | (scores.containment >= containment)
-    )
+    worded = worded_alike(scores.cosine, scores.containment, cosine=cosine, overlap=overlap, strong_cosine=strong_cosine,
+                          containment=containment)
     factual = scores.few_numbers | (scores.numbers >= numbers)
     return worded & factual
+
+
+def worded_alike(
+    cosine_of: np.ndarray, containment_of: np.ndarray, *, cosine: float, overlap: float, strong_cosine: float,
+    containment: float,
+) -> np.ndarray:
+    """The wording half of :func:`is_copy`'s rule (it only grows with both scores, so upper bounds of
+    the scores give an upper bound of the rule)."""
+    return (
+        ((cosine_of >= cosine) & (containment_of >= overlap)) | (cosine_of >= strong_cosine) | (containment_of >= containment)
+    )

@@ -9,7 +9,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from dedup import kernels
-from dedup.confirm import PairScores
+from dedup.confirm import PairScores, worded_alike
 from dedup.document import Document, date_sort_key
 from dedup.errors import OptionError
 from dedup.fingerprint import EMPTY, estimate_jaccard
@@ -457,13 +457,9 @@ class Index:
     def _plausible(self, containment: np.ndarray, cosine: np.ndarray) -> np.ndarray:
         """Which candidates could be confirmed, given upper bounds of their containment and cosine
         (the rule only grows with both; their figures are assumed to agree)."""
-        k = len(containment)
-        pairs = np.zeros(k, dtype=np.int64)  # (the rule reads no pair numbers or shared counts)
-        bounds = PairScores(
-            left=pairs, right=pairs, jaccard=np.zeros(k), cosine=cosine, containment=containment, common=pairs,
-            numbers=np.ones(k), few_numbers=np.ones(k, dtype=bool),
-        )
-        return confirm(bounds, self.options)
+        o = self.options
+        return worded_alike(cosine, containment, cosine=o.cosine, overlap=o.overlap, strong_cosine=o.strong_cosine,
+                            containment=o.containment)
 
     def _story_age(self, story: str, members: list[tuple[float, float]]) -> tuple[float, float]:
         """Sort key of a story: its first article's (date, time added), else its earliest known member's."""

@@ -119,6 +119,10 @@ def shingle_minhash(
     out = np.empty(int(offsets[-1]), dtype=np.uint32)
     uniq = np.zeros(docs, dtype=np.int64)
     sigs = np.empty((docs, len(a)), dtype=np.uint32)
+    if docs == 1:  # one article (Index.add): no ranges, threads or compacting pass
+        _k("shingle_minhash")(ids, vocab_hashes, offsets, n, a, b, out, uniq, sigs, 0, 1)
+        lo, count = int(offsets[0]), int(uniq[0])
+        return out[lo : lo + count].copy(), np.array([0, count], dtype=np.int64), sigs
     ranges = _ranges(np.diff(offsets) + 1, threads or _threads())
     _run(_k("shingle_minhash"), ranges, ids, vocab_hashes, offsets, n, a, b, out, uniq, sigs)
     new_offsets = np.zeros(docs + 1, dtype=np.int64)

@@ -53,14 +53,17 @@ class Record:
 
 
 # Byte encodings: raw little-endian arrays, never pickle.
+_LE_U4, _LE_U8 = np.dtype("<u4"), np.dtype("<u8")  # (dtype objects: a string is parsed again at every call)
+
+
 def u32_bytes(values: np.ndarray) -> bytes:
     """Raw little-endian uint32 bytes."""
-    return np.ascontiguousarray(values, dtype="<u4").tobytes()
+    return np.ascontiguousarray(values, dtype=_LE_U4).tobytes()
 
 
 def u64_bytes(values: np.ndarray) -> bytes:
     """Raw little-endian uint64 bytes."""
-    return np.ascontiguousarray(values, dtype="<u8").tobytes()
+    return np.ascontiguousarray(values, dtype=_LE_U8).tobytes()
 
 
 def u32_array(blob: bytes) -> np.ndarray:

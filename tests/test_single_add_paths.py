@@ -247,3 +247,86 @@ def test_compiled_sketch_bounds_bucket_as_numpy_does(tokens: list[int], shingles
         patch.setattr(bandmirror, "_NUMBA", False)
         ref_common, ref_cosine = sketch_bounds(sketches, rows, q_shingles, q_tokens, weights)
     assert np.array_equal(common, ref_common) and np.allclose(cosine, ref_cosine, rtol=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 40), max_size=300), st.integers(1, 5), st.integers(0, 30), st.integers(0, 2**32 - 1))
+def test_one_article_shingle_minhash_equals_the_batch_path(ids: list[int], n: int, shift: int, seed: int) -> None:
+    """kernels.shingle_minhash of one document (no ranges, no compacting pass) gives what the general path gives
+    for the same document in a batch, whatever its offsets start at."""
+    from dedup.fingerprint import _drawn_permutations
+
+    rng = np.random.default_rng(seed)
+    vocab = rng.integers(0, 2**64, 41, dtype=np.uint64)
+    a, b = _drawn_permutations(64, seed % 5)
+    before = rng.integers(0, 41, shift).astype(np.int32)
+    flat = np.concatenate((before, np.array(ids, dtype=np.int32)))
+    one = kernels.shingle_minhash(flat, vocab, np.array([shift, len(flat)], dtype=np.int64), n=n, a=a, b=b)
+    many = kernels.shingle_minhash(flat, vocab, np.array([0, shift, len(flat)], dtype=np.int64), n=n, a=a, b=b, threads=2)
+    hashes, offsets, sigs = many
+    assert one[0].dtype == hashes.dtype and np.array_equal(one[0], hashes[offsets[1] : offsets[2]])
+    assert one[1].dtype == offsets.dtype and one[1].tolist() == [0, offsets[2] - offsets[1]]
+    assert one[2].dtype == sigs.dtype and np.array_equal(one[2], sigs[1:])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2**64 - 1), st.integers(1, 300)), unique_by=lambda t: t[0], max_size=120),
+       st.lists(st.integers(0, 2**32 - 1), unique=True, max_size=150), st.integers(0, 50), st.integers(0, 10**6),
+       st.sampled_from([0, 1]), st.integers(0, 2**32 - 1))
+def test_compiled_score_bounds_equal_the_numpy_bounds(tokens: list[tuple[int, int]], shingles: list[int], stored: int,
+                                                      documents: int, extra: int, seed: int) -> None:
+    """score_bounds in one compiled pass equals tfidf_weights + sketch_bounds + containment (the numpy path,
+    as SqliteStore.lookup computed them) up to rounding, and the bounds really bound the exact scores."""
+    from dedup import bandmirror
+    from dedup.bandmirror import score_bounds, score_candidates, sketch
+
+    rng = np.random.default_rng(seed)
+    q_tokens = np.array(sorted(t for t, _ in tokens), dtype=np.uint64)
+    q_counts = np.array([c for _, c in sorted(tokens)], dtype=np.uint32)
+    q_shingles = np.array(sorted(shingles), dtype=np.uint32)
+    q_df = rng.integers(0, documents + 1, len(q_tokens)).astype(np.float64)
+    rows_tokens = [np.unique(rng.choice(q_tokens, min(len(q_tokens), k)) if len(q_tokens) else q_tokens)
+                   for k in (0, 3, len(q_tokens))]
+    rows_shingles = [np.unique(np.concatenate((rng.choice(q_shingles, min(len(q_shingles), k)) if len(q_shingles)
+                                                else q_shingles, rng.integers(0, 2**32, stored).astype(np.uint32))))
+                     for k in (len(q_shingles), 5, 0)]
+    sketches = np.stack([sketch(s, t) for s, t in zip(rows_shingles, rows_tokens)])
+    sizes = np.array([len(s) for s in rows_shingles], dtype=np.uint32)
+    rows = np.array([2, 0, 1, 0], dtype=np.int64)
+    containment, cosine = score_bounds(sketches, sizes, rows, q_shingles, q_tokens, q_counts, q_df, documents + extra,
+                                       extra, 1e-9)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bandmirror, "_NUMBA", False)
+        ref_containment, ref_cosine = score_bounds(sketches, sizes, rows, q_shingles, q_tokens, q_counts, q_df,
+                                                   documents + extra, extra, 1e-9)
+    assert containment.dtype == ref_containment.dtype and cosine.dtype == ref_cosine.dtype
+    assert np.allclose(containment, ref_containment, rtol=1e-13, atol=0)
+    assert np.allclose(cosine, ref_cosine, rtol=1e-12, atol=1e-15)
+    # the bounds bound the exact scores (counts 1 and document frequencies 0 for the stored rows)
+    order = [rows_tokens[r] for r in rows.tolist()]
+    t_off = np.concatenate(([0], np.cumsum([len(t) for t in order]))).astype(np.int64)
+    s_rows = [rows_shingles[r] for r in rows.tolist()]
+    s_off = np.concatenate(([0], np.cumsum([len(s) for s in s_rows]))).astype(np.int64)
+    flat_tokens = np.concatenate(order).astype(np.uint64)
+    exact_cos, common = score_candidates(
+        q_tokens, q_counts, q_df, flat_tokens, np.ones(len(flat_tokens), np.uint32),
+        np.full(len(flat_tokens), float(documents)), t_off, q_shingles,
+        np.concatenate(s_rows).astype(np.uint32), s_off, documents=documents + extra, extra=extra)
+    smaller = np.minimum(len(q_shingles), sizes[rows])
+    exact_containment = np.divide(common, smaller, out=np.zeros(len(rows)), where=smaller > 0)
+    assert (exact_containment <= containment).all() and (exact_cos <= cosine).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 2**64 - 1), unique=True, max_size=200), st.lists(st.integers(0, 2**64 - 1), max_size=50),
+       st.integers(-3, 3))
+def test_token_counts_get_float_equals_get(stored: list[int], queried: list[int], delta: int) -> None:
+    from dedup.bandmirror import TokenCounts
+
+    counts = TokenCounts()
+    values = np.array(stored, dtype=np.uint64)
+    counts.add(values, 2)
+    counts.add(values[::3], delta)
+    query = np.array(queried + stored[::2], dtype=np.uint64)
+    got, ref = counts.get_float(query), counts.get(query).astype(np.float64)
+    assert got.dtype == ref.dtype and np.array_equal(got, ref)
