@@ -76,7 +76,7 @@ def candidate_pairs(sigs: np.ndarray, *, threshold: float, bands: int | None = N
     def band_codes(band: int) -> np.ndarray:
         lo, hi = band * rows, (band + 1) * rows
         keys = _band_keys(live_sigs, lo, hi)
-        order = np.argsort(keys, kind="stable")
+        order = np.argsort(keys)  # (the order within a run does not matter: pairs are de-duplicated)
         sorted_keys = keys[order]
         boundary = np.flatnonzero(np.diff(sorted_keys)) + 1
         starts = np.concatenate(([0], boundary))

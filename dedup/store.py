@@ -308,9 +308,9 @@ class Lookup:
     """What deciding about one article needs from the store, read at one moment."""
 
     candidates: Candidates
-    query_df: np.ndarray  # float64, document frequency of each of the query's tokens
+    query_df: np.ndarray | None  # float64, document frequency of each of the query's tokens (None: no candidates)
     documents: int  # indexed articles plus seed documents
-    query_indexed: bool  # the query's id is indexed (its tokens are already in the frequencies)
+    query_indexed: bool | None  # the query's id is indexed (its tokens are already counted); None: no candidates
     token: Any = None  # the backend's record of what was read (Redis checks it when committing)
 
 

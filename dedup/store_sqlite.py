@@ -289,10 +289,12 @@ class SqliteStore(Store):
         seqs = self._mirror.lookup(bands)
         if window is not None and record.date is not None and len(seqs):  # undated: always in the window
             seqs = seqs[~self._dated[seqs] | (np.abs(self._times[seqs] - record.date) <= window)]
-        query_df = self._df.get_float(record.tokens)
         documents = self._count + self._seed_docs
-        indexed = not (self._absent is not None and record.id in self._absent) and self.contains(record.id)
         num_perm = self.options.num_perm
+        if not len(seqs):  # nothing to score: no frequencies needed (at 1M indexed they are cache misses)
+            return Lookup(Candidates.empty(num_perm), None, documents, None)
+        query_df = self._df.get_float(record.tokens)
+        indexed = not (self._absent is not None and record.id in self._absent) and self.contains(record.id)
         if plausible is not None and len(seqs) > _BOUND_FROM:
             # Read only the rows of candidates whose score bounds (from their sketches) could confirm them.
             extra = 0 if indexed else 1
