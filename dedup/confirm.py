@@ -237,9 +237,17 @@ def score_corpus_pairs(
     from dedup import kernels
 
     left, right = pairs[:, 0], pairs[:, 1]
-    cosine, shared, numerics, common, equal = kernels.score_rows(
+    n = len(counts.offsets) - 1
+    needed = np.zeros(n, dtype=bool)
+    needed[left] = True
+    needed[right] = True
+    tf, idf = kernels.sublinear_tf(int(np.max(counts.counts, initial=0))), idf_weights(df, documents)
+    norms, numerics = np.zeros(n), np.zeros(n, dtype=np.int64)
+    kernels.tfidf_norms(counts.indices, counts.counts, counts.offsets, tf=tf, idf=idf, is_number=is_number,
+                        needed=needed, norms=norms, numerics=numerics, docs=(0, n))
+    cosine, shared, common, equal = kernels.score_rows(
         counts.indices, counts.counts, counts.offsets, shingles.hashes, shingles.offsets, signatures,
-        idf=idf_weights(df, documents), is_number=is_number, left=left, right=right,
+        tf=tf, idf=idf, is_number=is_number, norms=norms, left=left, right=right,
     )
     sizes = shingles.sizes()
     smaller = np.minimum(sizes[left], sizes[right])

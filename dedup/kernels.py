@@ -15,6 +15,7 @@ the import and cache-loading cost (~0.3 s).
 from __future__ import annotations
 
 import os
+import contextlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
@@ -268,32 +269,39 @@ def _table_bits(*offsets: np.ndarray) -> int:
     return max(4, (4 * longest - 1).bit_length())
 
 
+def sublinear_tf(top: int) -> np.ndarray:
+    """``1 + log(c)`` for counts c = 0..top, computed by numpy as :func:`dedup.confirm.tfidf_weights` does."""
+    with np.errstate(divide="ignore"):
+        tf = np.log(np.arange(top + 1, dtype=np.float64))
+    tf += 1.0
+    return tf
+
+
+def tfidf_norms(
+    indices: np.ndarray, counts: np.ndarray, offsets: np.ndarray, *, tf: np.ndarray, idf: np.ndarray,
+    is_number: np.ndarray, needed: np.ndarray, norms: np.ndarray, numerics: np.ndarray, docs: tuple[int, int],
+) -> None:
+    """Fill ``norms`` (l2 norm of the TF-IDF row, ``tf[count] * idf[token]``, summed as scikit-learn's row
+    normalisation sums it) and ``numerics`` (numeric tokens) of the ``needed`` documents in the range ``docs``."""
+    lo, hi = docs
+    _run(_k("tfidf_norms"), [(lo + a, lo + b) for a, b in _ranges(np.diff(offsets[lo : hi + 1]) * needed[lo:hi] + 1,
+                                                                  _threads())],
+         indices, counts, offsets, tf, idf, is_number, needed, norms, numerics)
+
+
 def score_rows(
     indices: np.ndarray, counts: np.ndarray, offsets: np.ndarray, shingles: np.ndarray, shingle_offsets: np.ndarray,
-    signatures: np.ndarray, *, idf: np.ndarray, is_number: np.ndarray, left: np.ndarray, right: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    signatures: np.ndarray, *, tf: np.ndarray, idf: np.ndarray, is_number: np.ndarray, norms: np.ndarray,
+    left: np.ndarray, right: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Scores of document pairs straight from a corpus's count rows (sorted token ids ``indices``
     with their ``counts``), sorted shingle rows and MinHash ``signatures``: (TF-IDF cosine, shared
-    numeric tokens, shared shingles, equal signature slots) per pair, and the numeric tokens of
-    every document. The weights are those of
-    :func:`dedup.confirm.tfidf_weights` (sublinear tf, ``idf`` per token, rows l2-normalised),
-    the cosine bit-identical to :func:`sparse_row_dots` of that matrix. Pairs sorted by left
-    document are fastest; both are scored on every thread."""
-    docs = len(offsets) - 1
+    numeric tokens, shared shingles, equal signature slots) per pair. The weights are those of
+    :func:`dedup.confirm.tfidf_weights` (``tf`` from :func:`sublinear_tf`, ``idf`` per token, rows
+    divided by ``norms`` from :func:`tfidf_norms`), the cosine bit-identical to :func:`sparse_row_dots`
+    of that matrix. Pairs sorted by left document are fastest; they are split across threads."""
     left = np.ascontiguousarray(left, dtype=np.int64)
     right = np.ascontiguousarray(right, dtype=np.int64)
-    top = int(counts.max()) if len(counts) else 0
-    with np.errstate(divide="ignore"):
-        tf = np.log(np.arange(top + 1, dtype=np.float64))  # numpy's log, as tfidf_weights takes it
-    tf += 1.0
-    needed = np.zeros(docs, dtype=bool)
-    needed[left] = True
-    needed[right] = True
-    norms = np.zeros(docs, dtype=np.float64)
-    numerics = np.zeros(docs, dtype=np.int64)
-    threads = _threads()
-    _run(_k("tfidf_norms"), _ranges(np.diff(offsets) * needed + 1, threads), indices, counts, offsets, tf, idf,
-         is_number, needed, norms, numerics)
     m = len(left)
     cosine = np.empty(m, dtype=np.float64)
     shared = np.empty(m, dtype=np.int64)
@@ -301,13 +309,22 @@ def score_rows(
     equal = np.empty(m, dtype=np.int64)
     if m:
         weights = (offsets[right + 1] - offsets[right]) + (shingle_offsets[right + 1] - shingle_offsets[right]) + 16
-        _run(_k("score_rows"), _ranges(weights, threads), indices, counts, offsets, tf, idf, is_number, norms,
+        _run(_k("score_rows"), _ranges(weights, _threads()), indices, counts, offsets, tf, idf, is_number, norms,
              shingles, shingle_offsets, signatures, _table_bits(offsets, shingle_offsets), left, right, cosine, shared,
              common, equal)
-    return cosine, shared, numerics, common, equal
+    return cosine, shared, common, equal
 
 
 _RESIDUAL_BITS = 26  # bits of the residual hashes' prefilter (8 MB)
+_SCAN_ENTRIES = 1 << 25  # shingles per block when scanning shingles mapped from disk
+
+
+def doc_ranges(offsets: np.ndarray, entries: int) -> list[tuple[int, int]]:
+    """Consecutive ranges of the documents of ``offsets`` with about ``entries`` row entries each (at
+    least one document each)."""
+    starts = np.searchsorted(offsets, np.arange(0, offsets[-1], max(entries, 1)), side="right") - 1
+    cuts = np.unique(np.r_[0, starts, len(offsets) - 1])
+    return [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
 
 
 def residual_sources(
@@ -334,24 +351,30 @@ def residual_sources(
     bucket_shift = 32 - bucket_bits
     first = np.zeros((1 << bucket_bits) + 1, dtype=np.int64)
     np.cumsum(np.bincount(res_hashes >> np.uint32(bucket_shift), minlength=1 << bucket_bits), out=first[1:])
-    ranges = _ranges(np.diff(shingle_offsets) + 1, _threads()) if rows else []
-    found = [(np.zeros(rows, dtype=np.int64), np.full(rows, -1, dtype=np.int64)) for _ in ranges]
-    if ranges:
-        def one(lo: int, hi: int, part: tuple[np.ndarray, np.ndarray]) -> None:
-            _k("residual_sources")(res_hashes, res_rows, bitmap, shift, first, bucket_shift, shingles, shingle_offsets,
-                                   story, owner,
-                                   owner_story, residual_signatures, signatures, bands, rows_per_band, candidates,
-                                   part[0], part[1], lo, hi)
+    found: list[tuple[np.ndarray, np.ndarray]] = []
 
-        if len(ranges) == 1:
-            one(*ranges[0], found[0])
-        else:
-            with ThreadPoolExecutor(len(ranges)) as pool:
-                for f in [pool.submit(one, lo, hi, part) for (lo, hi), part in zip(ranges, found)]:
-                    f.result()
+    def one(values: np.ndarray, lo: int, hi: int, part: tuple[np.ndarray, np.ndarray]) -> None:
+        _k("residual_sources")(res_hashes, res_rows, bitmap, shift, first, bucket_shift, values, shingle_offsets,
+                               story, owner, owner_story, residual_signatures, signatures, bands, rows_per_band,
+                               candidates, part[0], part[1], lo, hi)
+
+    # Shingles on disk (an object with .mapped()) are mapped a block of documents at a time, so that
+    # only one block's pages are resident; each block is split across threads.
+    whole = isinstance(shingles, np.ndarray)
+    for c0, c1 in ([(0, len(shingle_offsets) - 1)] if whole else doc_ranges(shingle_offsets, _SCAN_ENTRIES)) if rows else []:
+        with contextlib.nullcontext(shingles) if whole else shingles.mapped() as values:
+            ranges = [(c0 + a, c0 + b) for a, b in _ranges(np.diff(shingle_offsets[c0 : c1 + 1]) + 1, _threads())]
+            parts = [(np.zeros(rows, dtype=np.int64), np.full(rows, -1, dtype=np.int64)) for _ in ranges]
+            if len(ranges) == 1:
+                one(values, *ranges[0], parts[0])
+            else:
+                with ThreadPoolExecutor(len(ranges)) as pool:
+                    for f in [pool.submit(one, values, lo, hi, part) for (lo, hi), part in zip(ranges, parts)]:
+                        f.result()
+            found.extend(parts)
     best_common = np.zeros(rows, dtype=np.int64)
     best_doc = np.full(rows, -1, dtype=np.int64)
-    for common, doc in found:  # ranges come in document order: a later range wins ties
+    for common, doc in found:  # parts come in document order: a later one wins ties
         better = (common > best_common) | ((common == best_common) & (common > 0) & (doc > best_doc))
         best_common[better] = common[better]
         best_doc[better] = doc[better]
@@ -443,8 +466,11 @@ def warm_up() -> None:
         rows = [np.zeros(1, np.int32), np.ones(1, np.uint32), np.array([0, 1], np.int64), np.zeros(1, np.uint32)]
         for array in rows:
             array.flags.writeable = writeable
-        score_rows(rows[0], rows[1], rows[2], rows[3], rows[2], np.zeros((1, 2), np.uint32), idf=np.ones(1),
-                   is_number=np.zeros(1, bool), left=pairs, right=pairs)
+        norms, numerics, needed = np.ones(1), np.zeros(1, np.int64), np.ones(1, bool)
+        tfidf_norms(rows[0], rows[1], rows[2], tf=sublinear_tf(1), idf=np.ones(1), is_number=np.zeros(1, bool),
+                    needed=needed, norms=norms, numerics=numerics, docs=(0, 1))
+        score_rows(rows[0], rows[1], rows[2], rows[3], rows[2], np.zeros((1, 2), np.uint32), tf=sublinear_tf(1),
+                   idf=np.ones(1), is_number=np.zeros(1, bool), norms=norms, left=pairs, right=pairs)
     doc_frequency(ids, offsets, 1)
     VocabTable().insert(hashes)
     from dedup.tokenize import char_classes

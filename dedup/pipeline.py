@@ -161,16 +161,15 @@ def cluster(
         say(f"finding candidate pairs among {n:,} documents")
         pairs = candidate_pairs(sigs, threshold=options.lsh_threshold)
         stages.done("candidates")
-        with corpus.rows() as (_, shingles):
-            say(f"scoring {len(pairs):,} candidate pairs")
-            scores = _score_corpus(pairs, corpus)
-            confirmed = scores.select(confirm(scores, options))
-            stages.done("confirm")
-            say(f"clustering {len(confirmed):,} confirmed pairs")
-            stories = assign_stories(
-                scores, confirmed, tokens=corpus.tokens, shingles=shingles, sigs=sigs, dates=corpus.dates,
-                compilations=corpus.compilations, options=options,
-            )
+        say(f"scoring {len(pairs):,} candidate pairs")
+        scores = _score_corpus(pairs, corpus)
+        confirmed = scores.select(confirm(scores, options))
+        stages.done("confirm")
+        say(f"clustering {len(confirmed):,} confirmed pairs")
+        stories = assign_stories(
+            scores, confirmed, tokens=corpus.tokens, shingles=corpus.shingles, sigs=sigs, dates=corpus.dates,
+            compilations=corpus.compilations, options=options,
+        )
         stages.done("cluster")
         result = _result(corpus.ids, confirmed, stories)
         stages.done("result")
@@ -202,6 +201,8 @@ def _score_corpus(pairs: np.ndarray, corpus: Corpus, *, engine: str = "auto") ->
     (:func:`dedup.confirm.score_corpus_pairs`); otherwise in batches of pairs, each reading only its
     documents' count rows and shingles and weighing only their TF-IDF rows. The scores are the same."""
     if kernels.use_kernels(engine, len(pairs), kernels.MIN_PAIRS):
+        # (Spilled rows are mapped whole: pairs reach rows all over the files, and each page fault maps
+        # a large folio of the file, so mapping them in smaller pieces per batch of pairs saves nothing.)
         with corpus.rows() as (counts, shingles):
             return score_corpus_pairs(pairs, signatures=corpus.signatures, counts=counts, shingles=shingles,
                                       df=corpus.df, documents=len(corpus), is_number=corpus.is_number)
