@@ -103,7 +103,7 @@ def residual_sources(
         return best_common, best_doc
     bands, width = lsh_params(threshold, signatures.shape[1])
     hashes, offsets = shingles.hashes, shingles.offsets
-    if kernels.use_kernels(engine, int(offsets[-1])) and (isinstance(hashes, np.ndarray) or hasattr(hashes, "mapped")):
+    if kernels.use_kernels(engine, int(offsets[-1])) and isinstance(hashes, np.ndarray):
         return kernels.residual_sources(
             residuals.hashes, residuals.offsets, hashes, offsets, story=story, owner=owner, owner_story=owner_story,
             residual_signatures=residual_signatures, signatures=signatures, bands=bands, rows_per_band=width,

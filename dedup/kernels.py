@@ -15,7 +15,6 @@ the import and cache-loading cost (~0.3 s).
 from __future__ import annotations
 
 import os
-import contextlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
@@ -316,15 +315,6 @@ def score_rows(
 
 
 _RESIDUAL_BITS = 26  # bits of the residual hashes' prefilter (8 MB)
-_SCAN_ENTRIES = 1 << 25  # shingles per block when scanning shingles mapped from disk
-
-
-def doc_ranges(offsets: np.ndarray, entries: int) -> list[tuple[int, int]]:
-    """Consecutive ranges of the documents of ``offsets`` with about ``entries`` row entries each (at
-    least one document each)."""
-    starts = np.searchsorted(offsets, np.arange(0, offsets[-1], max(entries, 1)), side="right") - 1
-    cuts = np.unique(np.r_[0, starts, len(offsets) - 1])
-    return [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
 
 
 def residual_sources(
@@ -351,30 +341,23 @@ def residual_sources(
     bucket_shift = 32 - bucket_bits
     first = np.zeros((1 << bucket_bits) + 1, dtype=np.int64)
     np.cumsum(np.bincount(res_hashes >> np.uint32(bucket_shift), minlength=1 << bucket_bits), out=first[1:])
-    found: list[tuple[np.ndarray, np.ndarray]] = []
 
     def one(values: np.ndarray, lo: int, hi: int, part: tuple[np.ndarray, np.ndarray]) -> None:
         _k("residual_sources")(res_hashes, res_rows, bitmap, shift, first, bucket_shift, values, shingle_offsets,
                                story, owner, owner_story, residual_signatures, signatures, bands, rows_per_band,
                                candidates, part[0], part[1], lo, hi)
 
-    # Shingles on disk (an object with .mapped()) are mapped a block of documents at a time, so that
-    # only one block's pages are resident; each block is split across threads.
-    whole = isinstance(shingles, np.ndarray)
-    for c0, c1 in ([(0, len(shingle_offsets) - 1)] if whole else doc_ranges(shingle_offsets, _SCAN_ENTRIES)) if rows else []:
-        with contextlib.nullcontext(shingles) if whole else shingles.mapped() as values:
-            ranges = [(c0 + a, c0 + b) for a, b in _ranges(np.diff(shingle_offsets[c0 : c1 + 1]) + 1, _threads())]
-            parts = [(np.zeros(rows, dtype=np.int64), np.full(rows, -1, dtype=np.int64)) for _ in ranges]
-            if len(ranges) == 1:
-                one(values, *ranges[0], parts[0])
-            else:
-                with ThreadPoolExecutor(len(ranges)) as pool:
-                    for f in [pool.submit(one, values, lo, hi, part) for (lo, hi), part in zip(ranges, parts)]:
-                        f.result()
-            found.extend(parts)
+    ranges = _ranges(np.diff(shingle_offsets) + 1, _threads()) if rows else []
+    found = [(np.zeros(rows, dtype=np.int64), np.full(rows, -1, dtype=np.int64)) for _ in ranges]
+    if len(ranges) == 1:
+        one(shingles, *ranges[0], found[0])
+    elif ranges:
+        with ThreadPoolExecutor(len(ranges)) as pool:
+            for f in [pool.submit(one, shingles, lo, hi, part) for (lo, hi), part in zip(ranges, found)]:
+                f.result()
     best_common = np.zeros(rows, dtype=np.int64)
     best_doc = np.full(rows, -1, dtype=np.int64)
-    for common, doc in found:  # parts come in document order: a later one wins ties
+    for common, doc in found:  # ranges come in document order: a later one wins ties
         better = (common > best_common) | ((common == best_common) & (common > 0) & (doc > best_doc))
         best_common[better] = common[better]
         best_doc[better] = doc[better]

@@ -166,10 +166,11 @@ def cluster(
         confirmed = scores.select(confirm(scores, options))
         stages.done("confirm")
         say(f"clustering {len(confirmed):,} confirmed pairs")
-        stories = assign_stories(
-            scores, confirmed, tokens=corpus.tokens, shingles=corpus.shingles, sigs=sigs, dates=corpus.dates,
-            compilations=corpus.compilations, options=options,
-        )
+        with corpus.rows() as (_, shingles):  # (the digest guard scans every document's shingles)
+            stories = assign_stories(
+                scores, confirmed, tokens=corpus.tokens, shingles=shingles, sigs=sigs, dates=corpus.dates,
+                compilations=corpus.compilations, options=options,
+            )
         stages.done("cluster")
         result = _result(corpus.ids, confirmed, stories)
         stages.done("result")

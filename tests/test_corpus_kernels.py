@@ -4,9 +4,6 @@ intersections of the pairs LSH finds."""
 
 from __future__ import annotations
 
-import os
-import tempfile
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -17,7 +14,6 @@ from dedup.candidates import query_pairs
 from dedup.confirm import CountRows, score_corpus_pairs, score_pairs, tfidf_matrix, document_frequency
 from dedup.digests import residual_sources
 from dedup.fingerprint import signatures
-from dedup.parallel import DiskArray
 from dedup.shingle import ShingleBatch
 from dedup.tokenize import TokenBatch, concat_offsets
 
@@ -97,16 +93,3 @@ def test_residual_scan_equals_lsh_query_and_intersections(docs, residual_docs, d
         common, doc = residual_sources(residuals, shingles, engine=engine, **args)
         assert np.array_equal(common, plain[0]), engine
         assert np.array_equal(doc, plain[1]), engine
-    # shingles spilled to disk: mapped a few documents at a time
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "shingles.uint32")
-        shingles.hashes.tofile(path)
-        spilled = ShingleBatch(hashes=DiskArray(path, np.uint32, len(shingles.hashes)), offsets=shingles.offsets)
-        scan = kernels._SCAN_ENTRIES
-        kernels._SCAN_ENTRIES = 7
-        try:
-            common, doc = residual_sources(residuals, spilled, engine="numba", **args)
-        finally:
-            kernels._SCAN_ENTRIES = scan
-            spilled.hashes.close()
-        assert np.array_equal(common, plain[0]) and np.array_equal(doc, plain[1])
