@@ -218,14 +218,15 @@ def _pairwise(p, lo, n):
 
 
 @nb.njit(**_OPTS)
-def sparse_row_dots(indptr, indices, data, columns, left, right, out, k0, k1):
+def sparse_row_dots(indptr, indices, data, columns, longest, left, right, out, k0, k1):
     """What ``matrix[left].multiply(matrix[right]).sum(axis=1)`` gives for canonical CSR rows:
     the nonzero products in column order, reduced as ``np.add.reduceat`` reduces them.
 
     The left row is scattered into a dense array once for a run of pairs with the same left
-    row (pairs come sorted by left row), then each right row is looked up in it."""
+    row (pairs come sorted by left row), then each right row is looked up in it. ``longest`` is
+    the longest row's length (the products' buffer is never reallocated in the loop)."""
     dense = np.zeros(columns, dtype=np.float64)
-    buf = np.empty(64, dtype=np.float64)
+    buf = np.empty(longest, dtype=np.float64)
     current = -1
     for k in range(k0, k1):
         a = left[k]
@@ -241,20 +242,9 @@ def sparse_row_dots(indptr, indices, data, columns, left, right, out, k0, k1):
         for j in range(indptr[b], indptr[b + 1]):
             prod = dense[indices[j]] * data[j]
             if prod != 0.0:
-                buf = _push(buf, m, prod)
+                buf[m] = prod
                 m += 1
         out[k] = _reduce(buf, m)
-
-
-@nb.njit(**_OPTS)
-def _push(buf, m, value):
-    """buf[m] = value, growing buf when full; returns buf."""
-    if m == buf.shape[0]:
-        bigger = np.empty(2 * m, dtype=np.float64)
-        bigger[:m] = buf
-        buf = bigger
-    buf[m] = value
-    return buf
 
 
 @nb.njit(**_OPTS)

@@ -249,39 +249,25 @@ if _NUMBA:
             out[i] = vals[j] if keys[j] == tokens[i] else 0
 
     @_jit
-    def _table_add(keys, vals, tokens, deltas):  # pragma: no cover - compiled
-        """Add ``deltas[i]`` to the count of ``tokens[i]`` (non-zero keys); returns how many keys were new."""
+    def _table_add(keys, vals, tokens, deltas, step):  # pragma: no cover - compiled
+        """Add ``deltas[i * step]`` to the count of ``tokens[i]`` (step 0: one delta for all), skipping
+        token 0 (it marks empty slots); returns (how many keys were new, the deltas of token 0)."""
         mask = np.uint64(keys.shape[0] - 1)
         new = 0
+        zero = 0
         for i in range(tokens.shape[0]):
-            j = _slot(keys, tokens[i], mask)
-            if keys[j] == tokens[i]:
-                vals[j] += deltas[i]
-            else:
-                keys[j] = tokens[i]
-                vals[j] = deltas[i]
-                new += 1
-        return new
-
-    @_jit
-    def _table_add_each(keys, vals, tokens, delta):  # pragma: no cover - compiled
-        """_table_add with the same ``delta`` for every token, skipping token 0 (it marks empty slots);
-        returns (how many keys were new, how many tokens were 0)."""
-        mask = np.uint64(keys.shape[0] - 1)
-        new = 0
-        zeros = 0
-        for i in range(tokens.shape[0]):
+            d = deltas[i * step]
             if tokens[i] == 0:
-                zeros += 1
+                zero += d
                 continue
             j = _slot(keys, tokens[i], mask)
             if keys[j] == tokens[i]:
-                vals[j] += delta
+                vals[j] += d
             else:
                 keys[j] = tokens[i]
-                vals[j] = delta
+                vals[j] = d
                 new += 1
-        return new, zeros
+        return new, zero
 
     @_jit
     def _idf(df, n, cache_df, cache_idf):  # pragma: no cover - compiled
@@ -622,31 +608,22 @@ class TokenCounts:
     def add(self, tokens: np.ndarray, deltas: np.ndarray | int) -> None:
         """Add ``deltas`` (one per token, or one for all) to the counts of the distinct ``tokens``."""
         tokens = np.ascontiguousarray(tokens, dtype=np.uint64)
-        one = isinstance(deltas, int) and _NUMBA  # one article added or removed: no array of deltas
-        if one:  # (the kernel keeps token 0 aside itself)
-            if 2 * (self._used + len(tokens)) > len(self._keys):
-                self._rehash(self._used + len(tokens))
-            new, zeros = _table_add_each(self._keys, self._vals, tokens, np.int64(deltas))
-            self._used += new
-            self._zero += deltas * zeros
-            return
-        deltas = np.broadcast_to(np.asarray(deltas, dtype=np.int64), tokens.shape)
         if not _NUMBA:
             table = self._dict
-            for t, n in zip(tokens.tolist(), deltas.tolist()):
+            for t, n in zip(tokens.tolist(), np.broadcast_to(np.asarray(deltas, dtype=np.int64), tokens.shape).tolist()):
                 left = table.get(t, 0) + n
                 if left:
                     table[t] = left
                 else:
                     del table[t]
             return
-        if not tokens.all():  # (hash 0: as good as never)
-            zero = tokens == 0
-            self._zero += int(deltas[zero].sum())
-            tokens, deltas = tokens[~zero], deltas[~zero]
+        one = np.ndim(deltas) == 0  # one article added or removed: no array of deltas
+        deltas = np.ascontiguousarray(deltas, dtype=np.int64).reshape(-1)
         if 2 * (self._used + len(tokens)) > len(self._keys):
             self._rehash(self._used + len(tokens))
-        self._used += _table_add(self._keys, self._vals, tokens, np.ascontiguousarray(deltas))
+        new, zero = _table_add(self._keys, self._vals, tokens, deltas, 0 if one else 1)
+        self._used += new
+        self._zero += zero
 
     def _rehash(self, adding: int) -> None:
         live = self._vals != 0
@@ -656,7 +633,7 @@ class TokenCounts:
             size *= 2
         self._keys = np.zeros(size, dtype=np.uint64)
         self._vals = np.zeros(size, dtype=np.int64)
-        self._used = _table_add(self._keys, self._vals, keys, vals)
+        self._used = _table_add(self._keys, self._vals, keys, vals, 1)[0]
 
     def items(self) -> dict[int, int]:
         """Every non-zero count, as a dict (for consistency checks)."""

@@ -244,7 +244,7 @@ def score_corpus_pairs(
     tf, idf = kernels.sublinear_tf(int(np.max(counts.counts, initial=0))), idf_weights(df, documents)
     norms, numerics = np.zeros(n), np.zeros(n, dtype=np.int64)
     kernels.tfidf_norms(counts.indices, counts.counts, counts.offsets, tf=tf, idf=idf, is_number=is_number,
-                        needed=needed, norms=norms, numerics=numerics, docs=(0, n))
+                        needed=needed, norms=norms, numerics=numerics)
     cosine, shared, common, equal = kernels.score_rows(
         counts.indices, counts.counts, counts.offsets, shingles.hashes, shingles.offsets, signatures,
         tf=tf, idf=idf, is_number=is_number, norms=norms, left=left, right=right,

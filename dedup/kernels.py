@@ -143,18 +143,11 @@ def tokenize(
     buffers that are reused (allocating buffers as large as a whole batch costs more than the work)."""
     docs = len(doc_starts) - 1
     counts = np.zeros(docs, dtype=np.int64)
-    total = int(doc_starts[-1])
-    if docs and total <= TOKENIZE_GROUP:  # one group (e.g. one article): no grouping, no threads
-        keys = np.empty(total, dtype=np.uint64)
-        starts = np.empty(total, dtype=np.int64)
-        stops = np.empty(total, dtype=np.int64)
-        _k("tokenize")(cps, doc_starts, classes, np.empty(total, dtype=np.uint8), keys, starts, stops, counts, 0, docs)
-        offsets = np.zeros(docs + 1, dtype=np.int64)
-        np.cumsum(counts, out=offsets[1:])
-        n = int(offsets[-1])
-        return keys[:n].copy(), starts[:n].copy(), stops[:n].copy(), offsets
-    cuts = np.unique(np.r_[0, np.searchsorted(doc_starts, np.arange(0, doc_starts[-1], TOKENIZE_GROUP), side="right") - 1])
-    groups = [(int(lo), int(hi)) for lo, hi in zip(cuts, [*cuts[1:], docs]) if hi > lo]
+    if int(doc_starts[-1]) <= TOKENIZE_GROUP:  # one group (e.g. one article): nothing to split
+        groups = [(0, docs)] if docs else []
+    else:
+        cuts = np.unique(np.r_[0, np.searchsorted(doc_starts, np.arange(0, doc_starts[-1], TOKENIZE_GROUP), side="right") - 1])
+        groups = [(int(lo), int(hi)) for lo, hi in zip(cuts, [*cuts[1:], docs]) if hi > lo]
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = [None] * len(groups)  # type: ignore[list-item]
 
     def work(mine: list[int]) -> None:
@@ -183,6 +176,8 @@ def tokenize(
     np.cumsum(counts, out=offsets[1:])
     if not parts:
         return np.zeros(0, np.uint64), np.zeros(0, np.int64), np.zeros(0, np.int64), offsets
+    if len(parts) == 1:
+        return (*parts[0], offsets)
     keys, starts, stops = (np.concatenate(column) for column in zip(*parts))
     return keys, starts, stops, offsets
 
@@ -256,9 +251,10 @@ def sparse_row_dots(
     scipy's multiply().sum(axis=1); fastest when pairs come sorted by left row."""
     out = np.empty(len(left), dtype=np.float64)
     weights = np.ones(len(left))
-    _run(_k("sparse_row_dots"), _ranges(weights, _threads()), indptr.astype(np.int64, copy=False),
-         indices.astype(np.int32, copy=False), data, columns, np.ascontiguousarray(left, dtype=np.int64),
-         np.ascontiguousarray(right, dtype=np.int64), out)
+    indptr = indptr.astype(np.int64, copy=False)
+    longest = max(1, int(np.diff(indptr).max())) if len(indptr) > 1 else 1
+    _run(_k("sparse_row_dots"), _ranges(weights, _threads()), indptr, indices.astype(np.int32, copy=False), data,
+         columns, longest, np.ascontiguousarray(left, dtype=np.int64), np.ascontiguousarray(right, dtype=np.int64), out)
     return out
 
 
@@ -278,14 +274,12 @@ def sublinear_tf(top: int) -> np.ndarray:
 
 def tfidf_norms(
     indices: np.ndarray, counts: np.ndarray, offsets: np.ndarray, *, tf: np.ndarray, idf: np.ndarray,
-    is_number: np.ndarray, needed: np.ndarray, norms: np.ndarray, numerics: np.ndarray, docs: tuple[int, int],
+    is_number: np.ndarray, needed: np.ndarray, norms: np.ndarray, numerics: np.ndarray,
 ) -> None:
     """Fill ``norms`` (l2 norm of the TF-IDF row, ``tf[count] * idf[token]``, summed as scikit-learn's row
-    normalisation sums it) and ``numerics`` (numeric tokens) of the ``needed`` documents in the range ``docs``."""
-    lo, hi = docs
-    _run(_k("tfidf_norms"), [(lo + a, lo + b) for a, b in _ranges(np.diff(offsets[lo : hi + 1]) * needed[lo:hi] + 1,
-                                                                  _threads())],
-         indices, counts, offsets, tf, idf, is_number, needed, norms, numerics)
+    normalisation sums it) and ``numerics`` (numeric tokens) of the ``needed`` documents."""
+    _run(_k("tfidf_norms"), _ranges(np.diff(offsets) * needed + 1, _threads()), indices, counts, offsets, tf, idf,
+         is_number, needed, norms, numerics)
 
 
 def score_rows(
@@ -451,7 +445,7 @@ def warm_up() -> None:
             array.flags.writeable = writeable
         norms, numerics, needed = np.ones(1), np.zeros(1, np.int64), np.ones(1, bool)
         tfidf_norms(rows[0], rows[1], rows[2], tf=sublinear_tf(1), idf=np.ones(1), is_number=np.zeros(1, bool),
-                    needed=needed, norms=norms, numerics=numerics, docs=(0, 1))
+                    needed=needed, norms=norms, numerics=numerics)
         score_rows(rows[0], rows[1], rows[2], rows[3], rows[2], np.zeros((1, 2), np.uint32), tf=sublinear_tf(1),
                    idf=np.ones(1), is_number=np.zeros(1, bool), norms=norms, left=pairs, right=pairs)
     doc_frequency(ids, offsets, 1)

@@ -100,11 +100,8 @@ class DiskArray:
         if kernels.use_kernels("auto", len(out)):
             # Many rows: map the file for this call only and copy the rows in a kernel (the mapping,
             # and the pages it brought in, go away when it returns).
-            mapped = np.memmap(self.path, dtype=self.dtype, mode="r", shape=(self._len,))
-            try:
+            with self.mapped() as mapped:
                 return kernels.gather(mapped, starts, out_offsets)
-            finally:
-                mapped._mmap.close()  # type: ignore[attr-defined]
         order = np.argsort(starts, kind="stable")
         s_sorted = starts[order]
         reach = np.maximum.accumulate(stops[order])

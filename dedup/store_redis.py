@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
-from dedup.bandmirror import SKETCH_WORDS, sketch, sketch_bounds, tfidf_weights
+from dedup.bandmirror import SKETCH_WORDS, score_bounds, sketch
 from dedup.candidates import lsh_params
 from dedup.fingerprint import to_minhash
 from dedup.pipeline import Options
@@ -378,12 +378,10 @@ class RedisStore(Store):
             # Many candidates: bound their scores from their sketches, read whole only those that could be copies.
             ids, sketches, sizes = found[0::3], found[1::3], np.asarray(found[2::3], dtype=np.int64) // 4
             extra = 0 if indexed else 1
-            weights = tfidf_weights(record.counts, query_df, documents + extra, extra)
             table = np.frombuffer(b"".join(sketches), dtype="<u8").astype(np.uint64).reshape(len(ids), SKETCH_WORDS)
-            common, cosine = sketch_bounds(table, np.arange(len(ids)), record.shingles, record.tokens, weights)
-            smaller = np.minimum(len(record.shingles), sizes)
-            containment = np.divide(common, smaller, out=np.zeros(len(ids)), where=smaller > 0)
-            wanted = [i for i, ok in zip(ids, plausible(containment + _SLACK, cosine + _SLACK).tolist()) if ok]
+            containment, cosine = score_bounds(table, sizes, np.arange(len(ids)), record.shingles, record.tokens,
+                                               record.counts, query_df, documents + extra, extra, _SLACK)
+            wanted = [i for i, ok in zip(ids, plausible(containment, cosine).tolist()) if ok]
             found = []
             if wanted:
                 found, more_vocab, more_df = self._fetch(keys=[self._key("doc", ""), self._key("df", "")], args=wanted)
