@@ -177,9 +177,7 @@ if _NUMBA:
             b = _bucket(tokens[i], 64 - 9) + SKETCH_SHINGLE_BITS
             out[b >> 6] |= np.uint64(1) << np.uint64(b & 63)
 
-    _DEBRUIJN = np.uint64(0x03F79D71B4CB0A89)
-    _LOWEST_BIT = np.zeros(64, dtype=np.int64)  # De Bruijn table: index of a word's lowest set bit
-    _LOWEST_BIT[[((1 << i) * 0x03F79D71B4CB0A89 & (1 << 64) - 1) >> 58 for i in range(64)]] = np.arange(64)
+    from numba.cpython.unsafe.numbers import trailing_zeros  # (one instruction: the index of the lowest set bit)
 
     @_jit
     def _sketch_bounds(sketches, rows, shingles, tokens, tok_squares, common, mass):  # pragma: no cover
@@ -201,16 +199,16 @@ if _NUMBA:
             r = rows[k]
             n = 0.0
             w = 0.0
-            for j in range(words):
+            for j in range(split):
                 x = sketches[r, j] & mask[j]
                 while x:
-                    low = x & (~x + np.uint64(1))
-                    b = j * 64 + _LOWEST_BIT[(low * _DEBRUIJN) >> np.uint64(58)]
-                    if j < split:
-                        n += dense[b]
-                    else:
-                        w += dense[b]
-                    x ^= low
+                    n += dense[j * 64 + np.int64(trailing_zeros(x))]
+                    x &= x - np.uint64(1)
+            for j in range(split, words):
+                x = sketches[r, j] & mask[j]
+                while x:
+                    w += dense[j * 64 + np.int64(trailing_zeros(x))]
+                    x &= x - np.uint64(1)
             common[k] = np.int64(n)
             mass[k] = w
 

@@ -143,27 +143,22 @@ def tokenize(
     buffers that are reused (allocating buffers as large as a whole batch costs more than the work)."""
     docs = len(doc_starts) - 1
     counts = np.zeros(docs, dtype=np.int64)
-    if int(doc_starts[-1]) <= TOKENIZE_GROUP:  # one group (e.g. one article): nothing to split
-        groups = [(0, docs)] if docs else []
-    else:
-        cuts = np.unique(np.r_[0, np.searchsorted(doc_starts, np.arange(0, doc_starts[-1], TOKENIZE_GROUP), side="right") - 1])
-        groups = [(int(lo), int(hi)) for lo, hi in zip(cuts, [*cuts[1:], docs]) if hi > lo]
+    offsets = np.zeros(docs + 1, dtype=np.int64)
+    if int(doc_starts[-1]) <= TOKENIZE_GROUP:  # one group (e.g. one article): no split, no threads, no copies
+        keys, starts, stops = _tokenize_group(cps, doc_starts, classes, counts, 0, docs, int(doc_starts[-1]))
+        np.cumsum(counts, out=offsets[1:])
+        return keys, starts, stops, offsets
+    cuts = np.unique(np.r_[0, np.searchsorted(doc_starts, np.arange(0, doc_starts[-1], TOKENIZE_GROUP), side="right") - 1])
+    groups = [(int(lo), int(hi)) for lo, hi in zip(cuts, [*cuts[1:], docs]) if hi > lo]
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = [None] * len(groups)  # type: ignore[list-item]
 
     def work(mine: list[int]) -> None:
-        size = -1
+        size = max(int(doc_starts[groups[g][1]] - doc_starts[groups[g][0]]) for g in mine)
+        buffers = (np.empty(size, dtype=np.uint8), np.empty(size, dtype=np.uint64), np.empty(size, dtype=np.int64),
+                   np.empty(size, dtype=np.int64))  # reused by this lane's groups
         for g in mine:
-            lo, hi = groups[g]
-            need = int(doc_starts[hi] - doc_starts[lo])
-            if need > size:
-                size = need
-                dead = np.empty(size, dtype=np.uint8)
-                keys = np.empty(size, dtype=np.uint64)
-                starts = np.empty(size, dtype=np.int64)
-                stops = np.empty(size, dtype=np.int64)
-            _k("tokenize")(cps, doc_starts, classes, dead, keys, starts, stops, counts, lo, hi)
-            n = int(counts[lo:hi].sum())
-            parts[g] = (keys[:n].copy(), starts[:n].copy(), stops[:n].copy())
+            keys, starts, stops = _tokenize_group(cps, doc_starts, classes, counts, *groups[g], size, buffers)
+            parts[g] = (keys.copy(), starts.copy(), stops.copy())
 
     lanes = max(1, min(threads or _threads(), len(groups)))
     if lanes == 1:
@@ -172,14 +167,24 @@ def tokenize(
         with ThreadPoolExecutor(lanes) as pool:
             for f in [pool.submit(work, list(range(t, len(groups), lanes))) for t in range(lanes)]:
                 f.result()
-    offsets = np.zeros(docs + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
-    if not parts:
-        return np.zeros(0, np.uint64), np.zeros(0, np.int64), np.zeros(0, np.int64), offsets
-    if len(parts) == 1:
-        return (*parts[0], offsets)
     keys, starts, stops = (np.concatenate(column) for column in zip(*parts))
     return keys, starts, stops, offsets
+
+
+def _tokenize_group(
+    cps: np.ndarray, doc_starts: np.ndarray, classes: np.ndarray, counts: np.ndarray, lo: int, hi: int, size: int,
+    buffers: tuple[np.ndarray, ...] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(keys, starts, stops) of documents ``lo:hi`` (views of ``buffers``, or of new ones of ``size`` characters);
+    sets their ``counts``."""
+    if buffers is None:
+        buffers = (np.empty(size, dtype=np.uint8), np.empty(size, dtype=np.uint64), np.empty(size, dtype=np.int64),
+                   np.empty(size, dtype=np.int64))
+    dead, keys, starts, stops = buffers
+    _k("tokenize")(cps, doc_starts, classes, dead, keys, starts, stops, counts, lo, hi)
+    n = int(counts[lo:hi].sum())
+    return keys[:n], starts[:n], stops[:n]
 
 
 def gather(values: np.ndarray, starts: np.ndarray, out_offsets: np.ndarray) -> np.ndarray:
