@@ -571,21 +571,22 @@ def _lower_bound(values, lo, hi, x):
 
 
 @nb.njit(**_OPTS)
-def residual_sources(res_hashes, res_rows, bitmap, shift, first, bucket_shift, sh_values, sh_offsets, story, owner,
+def residual_sources(res_hashes, res_rows, bitmap, shift, first, bucket_shift, sh_values, sh_offsets, base, story, owner,
                      owner_story, res_sigs, sigs, bands, width, cand_codes, best_common, best_doc, d0, d1):
     """For each residual row r (sorted distinct hashes ``res_hashes`` with owning rows ``res_rows``,
     sorted by hash; ``bitmap`` flags the top bits of every residual hash, ``first[x]`` is where the
     hashes whose top bits are x start): the document of
     d0..d1, other than ``owner[r]`` and outside story ``owner_story[r]``, that LSH finds for it
     (:func:`_found_by_lsh`) sharing the most shingles with it (ties: the later document), and how
-    many. Every document's shingles are scanned once."""
+    many. Every document's shingles are scanned once; document d's are
+    ``sh_values[sh_offsets[d] - base:sh_offsets[d + 1] - base]``."""
     rows = best_common.shape[0]
     n = sigs.shape[0]
     counts = np.zeros(rows, dtype=np.int64)
     touched = np.empty(rows, dtype=np.int64)
     for d in range(d0, d1):
         nt = 0
-        for i in range(sh_offsets[d], sh_offsets[d + 1]):
+        for i in range(sh_offsets[d] - base, sh_offsets[d + 1] - base):
             h = sh_values[i]
             top = np.uint64(h) >> np.uint64(shift)
             if not (bitmap[top >> np.uint64(6)] >> (top & np.uint64(63))) & np.uint64(1):

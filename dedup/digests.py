@@ -27,7 +27,8 @@ def _residuals(shingles: ShingleBatch, suspects: np.ndarray, partners: list[np.n
 def find_digests(
     shingles: ShingleBatch,
     sigs: np.ndarray,
-    scores: PairScores,
+    candidates: np.ndarray,
+    containment: np.ndarray,
     confirmed: PairScores,
     *,
     tokens: TokenBatch,
@@ -52,9 +53,10 @@ def find_digests(
     unexplained part and quotes a passage of it: ``source_run`` consecutive
     shingles (stock phrases that templated reports share are shorter).
     A suspect marked in ``compilations`` (e.g. several datelines) is a
-    digest without further evidence.
+    digest without further evidence. ``candidates`` are the (m, 2) candidate pairs, ``containment``
+    their shingle containment, ``confirmed`` the scores of the confirmed ones.
     """
-    evidence = digest_evidence(shingles, sigs, scores, confirmed, dominant_share=dominant_share,
+    evidence = digest_evidence(shingles, sigs, candidates, containment, confirmed, dominant_share=dominant_share,
                                residual_threshold=residual_threshold, seed=seed, engine=engine)
     digest = evidence.suspect & (evidence.other_share >= source_share) & (evidence.source >= 0)
     for doc in np.flatnonzero(digest).tolist():
@@ -103,7 +105,7 @@ def residual_sources(
         return best_common, best_doc
     bands, width = lsh_params(threshold, signatures.shape[1])
     hashes, offsets = shingles.hashes, shingles.offsets
-    if kernels.use_kernels(engine, int(offsets[-1])) and isinstance(hashes, np.ndarray):
+    if kernels.use_kernels(engine, int(offsets[-1])):  # (in memory, or a DiskArray read a block at a time)
         return kernels.residual_sources(
             residuals.hashes, residuals.offsets, hashes, offsets, story=story, owner=owner, owner_story=owner_story,
             residual_signatures=residual_signatures, signatures=signatures, bands=bands, rows_per_band=width,
@@ -154,7 +156,8 @@ class Evidence:
 def digest_evidence(
     shingles: ShingleBatch,
     sigs: np.ndarray,
-    scores: PairScores,
+    candidates: np.ndarray,
+    containment: np.ndarray,
     confirmed: PairScores,
     *,
     dominant_share: float,
@@ -188,9 +191,9 @@ def digest_evidence(
     # Residuals: what the partners of the main story leave unexplained. A partner is in the main
     # story when its story is, or when it shares passages with the best partner directly.
     n64 = np.int64(n)
-    related = scores.containment >= _RELATED
-    codes = np.unique(np.minimum(scores.left[related], scores.right[related]) * n64
-                      + np.maximum(scores.left[related], scores.right[related]))
+    left, right = candidates[:, 0], candidates[:, 1]
+    related = containment >= _RELATED
+    codes = np.unique(np.minimum(left[related], right[related]) * n64 + np.maximum(left[related], right[related]))
     best = best_mate[doc]
     pair_code = np.minimum(mate, best) * n64 + np.maximum(mate, best)
     pos = np.minimum(np.searchsorted(codes, pair_code), max(len(codes) - 1, 0))
@@ -209,9 +212,9 @@ def digest_evidence(
     # Documents that may explain a residual: the suspect's candidates, and the residual's own LSH
     # candidates (a digest quotes its other stories too briefly for the whole document to be their
     # candidate); all documents' shingles are scanned once for what they share with the residuals.
-    on = suspect[scores.left] | suspect[scores.right]
-    cand_doc = np.concatenate((scores.left[on], scores.right[on]))
-    cand_mate = np.concatenate((scores.right[on], scores.left[on]))
+    on = suspect[left] | suspect[right]
+    cand_doc = np.concatenate((left[on], right[on]))
+    cand_mate = np.concatenate((right[on], left[on]))
     mine = suspect[cand_doc]
     candidates = np.unique(row_of[cand_doc[mine]] * n64 + cand_mate[mine])
     common, found = residual_sources(

@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from dedup.parallel import DiskArray
 
 # Below this many tokens (or pairs) the numpy reference path is used: it is fast
 # enough, and it avoids importing numba for small inputs.
@@ -314,10 +317,19 @@ def score_rows(
 
 
 _RESIDUAL_BITS = 26  # bits of the residual hashes' prefilter (8 MB)
+_SCAN_ENTRIES = 1 << 23  # shingles per block of a scan over every document (32 MB; read at once when on disk)
+
+
+def doc_ranges(offsets: np.ndarray, entries: int) -> list[tuple[int, int]]:
+    """Consecutive ranges (relative to ``offsets[0]``'s document) of the documents of ``offsets`` with
+    about ``entries`` row entries each (at least one document each)."""
+    starts = np.searchsorted(offsets, np.arange(offsets[0], offsets[-1], max(entries, 1)), side="right") - 1
+    cuts = np.unique(np.r_[0, starts, len(offsets) - 1])
+    return [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
 
 
 def residual_sources(
-    residuals: np.ndarray, residual_offsets: np.ndarray, shingles: np.ndarray, shingle_offsets: np.ndarray,
+    residuals: np.ndarray, residual_offsets: np.ndarray, shingles: np.ndarray | DiskArray, shingle_offsets: np.ndarray,
     *, story: np.ndarray, owner: np.ndarray, owner_story: np.ndarray, residual_signatures: np.ndarray,
     signatures: np.ndarray, bands: int, rows_per_band: int, candidates: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -326,7 +338,8 @@ def residual_sources(
     band (``bands`` of ``rows_per_band`` slots) of their signatures with r's or whose code
     ``r * len(signatures) + document`` is in the sorted ``candidates``, the one sharing the most
     shingles with r (ties: the last; -1 if none shares any) and the count. One pass over every
-    document's shingles, split across threads."""
+    document's shingles, split across threads, a block of documents at a time (``shingles`` may be
+    a :class:`dedup.parallel.DiskArray`: each block is read from the file, nothing stays mapped)."""
     rows = len(residual_offsets) - 1
     row_of = np.repeat(np.arange(rows, dtype=np.int64), np.diff(residual_offsets))
     order = np.argsort(residuals, kind="stable")
@@ -341,18 +354,23 @@ def residual_sources(
     first = np.zeros((1 << bucket_bits) + 1, dtype=np.int64)
     np.cumsum(np.bincount(res_hashes >> np.uint32(bucket_shift), minlength=1 << bucket_bits), out=first[1:])
 
-    def one(values: np.ndarray, lo: int, hi: int, part: tuple[np.ndarray, np.ndarray]) -> None:
-        _k("residual_sources")(res_hashes, res_rows, bitmap, shift, first, bucket_shift, values, shingle_offsets,
-                               story, owner, owner_story, residual_signatures, signatures, bands, rows_per_band,
-                               candidates, part[0], part[1], lo, hi)
+    def one(lo: int, hi: int, part: tuple[np.ndarray, np.ndarray]) -> None:
+        # A block of documents at a time: a slice of an array in memory, a read of a file (DiskArray)
+        # that leaves no mapped pages behind.
+        for b0, b1 in doc_ranges(shingle_offsets[lo : hi + 1], _SCAN_ENTRIES):
+            base = int(shingle_offsets[lo + b0])
+            values = np.ascontiguousarray(shingles[base : int(shingle_offsets[lo + b1])], dtype=np.uint32)
+            _k("residual_sources")(res_hashes, res_rows, bitmap, shift, first, bucket_shift, values, shingle_offsets,
+                                   base, story, owner, owner_story, residual_signatures, signatures, bands,
+                                   rows_per_band, candidates, part[0], part[1], lo + b0, lo + b1)
 
     ranges = _ranges(np.diff(shingle_offsets) + 1, _threads()) if rows else []
     found = [(np.zeros(rows, dtype=np.int64), np.full(rows, -1, dtype=np.int64)) for _ in ranges]
     if len(ranges) == 1:
-        one(shingles, *ranges[0], found[0])
+        one(*ranges[0], found[0])
     elif ranges:
         with ThreadPoolExecutor(len(ranges)) as pool:
-            for f in [pool.submit(one, shingles, lo, hi, part) for (lo, hi), part in zip(ranges, found)]:
+            for f in [pool.submit(one, lo, hi, part) for (lo, hi), part in zip(ranges, found)]:
                 f.result()
     best_common = np.zeros(rows, dtype=np.int64)
     best_doc = np.full(rows, -1, dtype=np.int64)

@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import ctypes
+import ctypes.util
+import functools
 import multiprocessing
 import os
 import shutil
@@ -41,6 +44,25 @@ _BLOCK = 1 << 24  # bytes per read when gathering spilled rows
 _GAP = 1 << 16  # rows closer than this on disk are read together
 
 
+# ----------------------------------------------------------------------------- memory
+
+
+def release_memory() -> bool:
+    """Give the C heap's free pages back to the operating system (glibc's ``malloc_trim``), so that
+    memory a finished stage freed stops counting in the resident set; returns whether any was given
+    back (False where there is no ``malloc_trim``). Called between the stages of a large corpus."""
+    trim = _malloc_trim()
+    return bool(trim(0)) if trim is not None else False
+
+
+@functools.lru_cache(maxsize=1)
+def _malloc_trim() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
 # ----------------------------------------------------------------------------- on-disk arrays
 
 
@@ -62,17 +84,20 @@ class DiskArray:
         return (self._len,)
 
     def _read(self, lo: int, hi: int) -> np.ndarray:
+        out = np.empty(hi - lo, dtype=self.dtype)
+        self.read_into(lo, out)
+        return out
+
+    def read_into(self, lo: int, out: np.ndarray) -> None:
+        """Fill ``out`` (contiguous, of this dtype) with the values from position ``lo`` on."""
         size = self.dtype.itemsize
-        want = (hi - lo) * size
-        data = bytearray(want)
-        view = memoryview(data)
+        view = memoryview(out).cast("B")
         got = 0
-        while got < want:
+        while got < len(view):
             n = os.preadv(self._fd, [view[got:]], lo * size + got)
             if n <= 0:
                 raise OSError(f"short read from {self.path}")
             got += n
-        return np.frombuffer(data, dtype=self.dtype)
 
     def __getitem__(self, key: object) -> np.ndarray:
         if isinstance(key, slice):
@@ -263,16 +288,6 @@ class Corpus:
 
     def __len__(self) -> int:
         return len(self.ids)
-
-    @contextlib.contextmanager
-    def rows(self) -> Iterator[tuple[CountRows, ShingleBatch]]:
-        """The count rows and shingle rows as arrays (spilled ones mapped for the block's duration)."""
-        with contextlib.ExitStack() as stack:
-            def whole(array: np.ndarray | DiskArray) -> np.ndarray:
-                return stack.enter_context(array.mapped()) if isinstance(array, DiskArray) else array
-
-            yield (CountRows(indices=whole(self.counts.indices), counts=whole(self.counts.counts), offsets=self.counts.offsets),
-                   ShingleBatch(hashes=whole(self.shingles.hashes), offsets=self.shingles.offsets))
 
     def close(self) -> None:
         for array in (self.tokens.ids, self.shingles.hashes, self.counts.indices, self.counts.counts):

@@ -20,7 +20,7 @@ from dedup.document import Document
 from dedup.errors import OptionError
 from dedup.fingerprint import shingle_signatures
 from dedup.normalize import count_datelines, normalize
-from dedup.parallel import CHUNK_DOCS, Corpus, prepare_corpus
+from dedup.parallel import CHUNK_DOCS, Corpus, prepare_corpus, release_memory
 from dedup.shingle import ShingleBatch
 from dedup.tokenize import TokenBatch, tokenize_batch
 
@@ -158,19 +158,25 @@ def cluster(
         stages.seconds.update(corpus.seconds)
         n = len(corpus)
         sigs = corpus.signatures
+        release_memory()  # (between stages: what one freed does not stay resident while the next works)
         say(f"finding candidate pairs among {n:,} documents")
         pairs = candidate_pairs(sigs, threshold=options.lsh_threshold)
+        release_memory()
         stages.done("candidates")
         say(f"scoring {len(pairs):,} candidate pairs")
         scores = _score_corpus(pairs, corpus)
         confirmed = scores.select(confirm(scores, options))
+        containment = scores.containment
+        del scores  # (of the unconfirmed pairs only their containment is read again)
+        release_memory()
         stages.done("confirm")
         say(f"clustering {len(confirmed):,} confirmed pairs")
-        with corpus.rows() as (_, shingles):  # (the digest guard scans every document's shingles)
-            stories = assign_stories(
-                scores, confirmed, tokens=corpus.tokens, shingles=shingles, sigs=sigs, dates=corpus.dates,
-                compilations=corpus.compilations, options=options,
-            )
+        # (Spilled shingles stay on disk: the digest guard reads them a block at a time.)
+        stories = assign_stories(
+            pairs, containment, confirmed, tokens=corpus.tokens, shingles=corpus.shingles, sigs=sigs,
+            dates=corpus.dates, compilations=corpus.compilations, options=options,
+        )
+        del containment
         stages.done("cluster")
         result = _result(corpus.ids, confirmed, stories)
         stages.done("result")
@@ -193,20 +199,20 @@ def cluster(
 
 
 _SCORE_TOKENS = 8_000_000  # distinct tokens of the documents scored at once (bounds memory on large corpora)
+SCORE_BLOCK_BYTES = 512 << 20  # rows of a spilled corpus in memory at once while scoring: two blocks of this size
 
 
 def _score_corpus(pairs: np.ndarray, corpus: Corpus, *, engine: str = "auto") -> PairScores:
     """:func:`dedup.confirm.score_pairs` for a prepared corpus (with the idf of the whole corpus).
 
-    With numba, one compiled pass scores the pairs straight from the corpus's rows
-    (:func:`dedup.confirm.score_corpus_pairs`); otherwise in batches of pairs, each reading only its
+    With numba, compiled passes score the pairs straight from the corpus's rows
+    (:func:`dedup.confirm.score_corpus_pairs`; a spilled corpus's a pair of blocks at a time); otherwise in batches of pairs, each reading only its
     documents' count rows and shingles and weighing only their TF-IDF rows. The scores are the same."""
     if kernels.use_kernels(engine, len(pairs), kernels.MIN_PAIRS):
-        # (Spilled rows are mapped whole: pairs reach rows all over the files, and each page fault maps
-        # a large folio of the file, so mapping them in smaller pieces per batch of pairs saves nothing.)
-        with corpus.rows() as (counts, shingles):
-            return score_corpus_pairs(pairs, signatures=corpus.signatures, counts=counts, shingles=shingles,
-                                      df=corpus.df, documents=len(corpus), is_number=corpus.is_number)
+        # (Spilled rows are read a pair of blocks at a time: memory holds two blocks, not the files.)
+        return score_corpus_pairs(pairs, signatures=corpus.signatures, counts=corpus.counts, shingles=corpus.shingles,
+                                  df=corpus.df, documents=len(corpus), is_number=corpus.is_number,
+                                  block_bytes=SCORE_BLOCK_BYTES if corpus.spilled else None)
     m = len(pairs)
     sigs = corpus.signatures
     rows, shingles = corpus.counts, corpus.shingles
@@ -317,7 +323,8 @@ class StoryAssignment:
 
 
 def assign_stories(
-    scores: PairScores,
+    candidates: np.ndarray,
+    containment: np.ndarray,
     confirmed: PairScores,
     *,
     tokens: TokenBatch,
@@ -329,12 +336,15 @@ def assign_stories(
 ) -> StoryAssignment:
     """Cluster step: digest guard, components, then naming by earliest member.
 
-    ``compilations`` marks documents built like digests (several datelines)."""
+    ``candidates`` are the (m, 2) candidate pairs and ``containment`` their shingle containment
+    (what the digest guard reads of the unconfirmed ones), ``confirmed`` the scores of the confirmed
+    pairs; ``compilations`` marks documents built like digests (several datelines)."""
     n = len(shingles)
     digests = find_digests(
         shingles,
         sigs,
-        scores,
+        candidates,
+        containment,
         confirmed,
         source_share=options.source_share,
         source_run=options.source_run,

@@ -4,6 +4,10 @@ intersections of the pairs LSH finds."""
 
 from __future__ import annotations
 
+import os
+import tempfile
+from unittest import mock
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -14,6 +18,7 @@ from dedup.candidates import query_pairs
 from dedup.confirm import CountRows, score_corpus_pairs, score_pairs, tfidf_matrix, document_frequency
 from dedup.digests import residual_sources
 from dedup.fingerprint import signatures
+from dedup.parallel import DiskArray
 from dedup.shingle import ShingleBatch
 from dedup.tokenize import TokenBatch, concat_offsets
 
@@ -53,6 +58,23 @@ def test_scoring_from_count_rows_equals_scikit_learn(docs: list[list[int]], data
                              documents=n, is_number=is_number)
     for name in expected.__dataclass_fields__:
         assert np.array_equal(getattr(got, name), getattr(expected, name)), name
+    # A pair of blocks of documents at a time, with the rows in memory or read from files.
+    block_bytes = data.draw(st.sampled_from([1, 24, 100, 400]))
+    with tempfile.TemporaryDirectory() as tmp:
+        def disk(values: np.ndarray, name: str) -> DiskArray:
+            values.tofile(os.path.join(tmp, name))
+            return DiskArray(os.path.join(tmp, name), values.dtype, len(values))
+
+        on_disk = (CountRows(indices=disk(counts.indices, "i"), counts=disk(counts.counts, "c"), offsets=counts.offsets),
+                   ShingleBatch(hashes=disk(shingles.hashes, "s"), offsets=shingles.offsets))
+        for rows, shingle_rows in ((counts, shingles), on_disk):
+            got = score_corpus_pairs(pairs, signatures=sigs, counts=rows, shingles=shingle_rows,
+                                     df=document_frequency(tokens), documents=n, is_number=is_number,
+                                     block_bytes=block_bytes)
+            for name in expected.__dataclass_fields__:
+                assert np.array_equal(getattr(got, name), getattr(expected, name)), (block_bytes, name)
+        for array in (on_disk[0].indices, on_disk[0].counts, on_disk[1].hashes):
+            array.close()
 
 
 def _plain_residual_sources(residuals, shingles, *, story, owner, owner_story, res_sigs, sigs, threshold, candidates):
@@ -93,3 +115,15 @@ def test_residual_scan_equals_lsh_query_and_intersections(docs, residual_docs, d
         common, doc = residual_sources(residuals, shingles, engine=engine, **args)
         assert np.array_equal(common, plain[0]), engine
         assert np.array_equal(doc, plain[1]), engine
+    # Spilled shingles (a DiskArray), scanned in blocks of a few documents read from the file.
+    with tempfile.TemporaryDirectory() as tmp, mock.patch.object(kernels, "_SCAN_ENTRIES", data.draw(st.integers(1, 40))):
+        path = os.path.join(tmp, "shingles.u32")
+        shingles.hashes.astype(np.uint32).tofile(path)
+        disk = DiskArray(path, np.uint32, len(shingles.hashes))
+        try:
+            common, doc = residual_sources(residuals, ShingleBatch(hashes=disk, offsets=shingles.offsets),
+                                           engine="numba", **args)
+        finally:
+            disk.close()
+        assert np.array_equal(common, plain[0])
+        assert np.array_equal(doc, plain[1])

@@ -3,6 +3,8 @@ the results of the numpy reference code."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
@@ -233,3 +235,20 @@ def test_gather_kernel_equals_fancy_indexing(lengths: list[int], data: st.DataOb
     out_offsets = np.concatenate(([0], np.cumsum(stops - starts))).astype(np.int64)
     expected = np.concatenate([values[a:b] for a, b in zip(starts, stops)]) if len(rows) else values[:0]
     assert np.array_equal(kernels.gather(values, starts, out_offsets), expected)
+
+
+def _anon_bytes() -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("RssAnon:"))
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status") or parallel._malloc_trim() is None,
+                    reason="needs glibc's malloc_trim and /proc")
+def test_release_memory_gives_freed_heap_pages_back() -> None:
+    blocks = [bytearray(4000) for _ in range(60_000)]  # ~240 MB on the C heap
+    kept = blocks[::60]  # a few stay: the freed space lies between them and is kept by the allocator
+    del blocks
+    before = _anon_bytes()
+    assert parallel.release_memory()
+    assert before - _anon_bytes() > 100 << 20
+    assert len(kept) == 1000
