@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,6 +9,7 @@ from scipy import sparse
 from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.preprocessing import normalize
 
+from dedup import rowblocks
 from dedup.fingerprint import estimate_jaccard
 from dedup.shingle import ShingleBatch
 from dedup.tokenize import TokenBatch
@@ -248,12 +248,12 @@ def score_corpus_pairs(
     needed = np.zeros(n, dtype=bool)
     needed[left] = True
     needed[right] = True
-    tf, idf = kernels.sublinear_tf(_max_count(counts.counts)), idf_weights(df, documents)
+    tf, idf = kernels.sublinear_tf(rowblocks.max_value(counts.counts)), idf_weights(df, documents)
     norms, numerics = np.zeros(n), np.zeros(n, dtype=np.int64)
     cosine, shared = np.empty(m), np.empty(m, dtype=np.int64)
     common, equal = np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64)
     sizes = shingles.sizes()
-    blocks = _blocks(counts, shingles, block_bytes)
+    blocks = rowblocks.blocks(counts, shingles, block_bytes)
     if len(blocks) == 1 and all(isinstance(a, np.ndarray) for a in (counts.indices, counts.counts, shingles.hashes)):
         kernels.tfidf_norms(counts.indices, counts.counts, counts.offsets, tf=tf, idf=idf, is_number=is_number,
                             needed=needed, norms=norms, numerics=numerics)
@@ -301,7 +301,7 @@ def _score_by_blocks(
     order = np.argsort(code, kind="stable")
     cuts = np.searchsorted(code[order], np.arange(size * size + 1))
     del code
-    buffers = _RowBuffers(counts, shingles, blocks)
+    buffers = rowblocks.RowBuffers(counts, shingles, blocks)
     normed = np.zeros(size, dtype=bool)
     for a in range(size):
         for b in range(a, size):
@@ -324,114 +324,6 @@ def _score_by_blocks(
             )
             for target, part in zip(out, parts):
                 target[picked] = part
-
-
-def _max_count(counts: np.ndarray) -> int:
-    """The largest count (read a block at a time when ``counts`` is on disk)."""
-    if isinstance(counts, np.ndarray):
-        return int(np.max(counts, initial=0))
-    step = 1 << 24
-    return max((int(np.max(counts[lo : lo + step], initial=0)) for lo in range(0, len(counts), step)), default=0)
-
-
-def _blocks(counts: CountRows, shingles: ShingleBatch, block_bytes: int | None) -> list[tuple[int, int]]:
-    """Consecutive ranges of documents whose rows take about ``block_bytes`` each (one range: all)."""
-    n = len(counts.offsets) - 1
-    if block_bytes is None or n == 0:
-        return [(0, n)]
-    per_entry = counts.indices.dtype.itemsize + counts.counts.dtype.itemsize
-    weight = counts.offsets * per_entry + shingles.offsets * shingles.hashes.dtype.itemsize
-    starts = np.searchsorted(weight, np.arange(0, weight[-1], max(block_bytes, 1)), side="right") - 1
-    cuts = np.unique(np.r_[0, starts, n])
-    return [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
-
-
-@dataclass(frozen=True)
-class _Rows:
-    """The rows of some documents, contiguous in buffers, with offsets from 0."""
-
-    indices: np.ndarray
-    counts: np.ndarray
-    offsets: np.ndarray
-    hashes: np.ndarray
-    shingle_offsets: np.ndarray
-
-
-@dataclass(frozen=True)
-class _Docs:
-    """The documents of one or two blocks, numbered 0.. in buffer order."""
-
-    ranges: tuple[tuple[int, int], ...]
-
-    def index(self, doc: int) -> int:
-        """The local number of document ``doc``."""
-        base = 0
-        for lo, hi in self.ranges:
-            if lo <= doc < hi:
-                return base + doc - lo
-            base += hi - lo
-        raise KeyError(doc)
-
-    def local(self, docs: np.ndarray) -> np.ndarray:
-        """Local numbers of ``docs`` (all in these blocks)."""
-        (lo, hi), *rest = self.ranges
-        out = docs - lo
-        for second, _ in rest:  # (after the first block)
-            later = docs >= second
-            out[later] = docs[later] - second + (hi - lo)
-        return out
-
-    def take(self, values: np.ndarray) -> np.ndarray:
-        """The per-document ``values`` of these documents, in local order."""
-        return np.concatenate([values[lo:hi] for lo, hi in self.ranges])
-
-
-class _RowBuffers:
-    """Reusable buffers that the rows of a pair of blocks are read into (block a's first, then block b's)."""
-
-    def __init__(self, counts: CountRows, shingles: ShingleBatch, blocks: list[tuple[int, int]]) -> None:
-        self.counts, self.shingles, self.blocks = counts, shingles, blocks
-
-        def room(offsets: np.ndarray) -> int:  # the two largest blocks
-            return sum(sorted(int(offsets[hi] - offsets[lo]) for lo, hi in blocks)[-2:])
-
-        self.indices = np.empty(room(counts.offsets), dtype=counts.indices.dtype)
-        self.values = np.empty(room(counts.offsets), dtype=counts.counts.dtype)
-        self.hashes = np.empty(room(shingles.offsets), dtype=shingles.hashes.dtype)
-        self.first = -1  # the block read first
-
-    def load(self, a: int, b: int) -> tuple[_Rows, _Docs]:
-        """The rows of blocks ``a`` and ``b`` (``b`` >= ``a``; block a is read again only when it changes)."""
-        offsets, sh_offsets = self._fill(a, 0, 0, read=self.first != a)
-        self.first = a
-        if b != a:
-            more, sh_more = self._fill(b, int(offsets[-1]), int(sh_offsets[-1]), read=True)
-            offsets, sh_offsets = np.concatenate((offsets, more[1:])), np.concatenate((sh_offsets, sh_more[1:]))
-        rows = _Rows(indices=self.indices, counts=self.values, offsets=offsets, hashes=self.hashes,
-                     shingle_offsets=sh_offsets)
-        return rows, _Docs((self.blocks[a],) if b == a else (self.blocks[a], self.blocks[b]))
-
-    def _fill(self, block: int, at: int, sh_at: int, *, read: bool) -> tuple[np.ndarray, np.ndarray]:
-        """Read block ``block``'s rows into the buffers from positions ``at`` / ``sh_at`` (unless ``read``
-        is false: they are there); returns their offsets in the buffers."""
-        lo, hi = self.blocks[block]
-        t0, t1 = int(self.counts.offsets[lo]), int(self.counts.offsets[hi])
-        s0, s1 = int(self.shingles.offsets[lo]), int(self.shingles.offsets[hi])
-        if read:  # (in threads: reads from the page cache go about twice as fast on two cores)
-            with ThreadPoolExecutor(3) as pool:
-                for done in [pool.submit(_read_range, self.counts.indices, t0, self.indices[at : at + t1 - t0]),
-                             pool.submit(_read_range, self.counts.counts, t0, self.values[at : at + t1 - t0]),
-                             pool.submit(_read_range, self.shingles.hashes, s0, self.hashes[sh_at : sh_at + s1 - s0])]:
-                    done.result()
-        return self.counts.offsets[lo : hi + 1] - t0 + at, self.shingles.offsets[lo : hi + 1] - s0 + sh_at
-
-
-def _read_range(source: np.ndarray, lo: int, out: np.ndarray) -> None:
-    """``out[:] = source[lo:lo + len(out)]`` for an array in memory or on disk (a DiskArray)."""
-    if isinstance(source, np.ndarray):
-        out[:] = source[lo : lo + len(out)]
-    else:
-        source.read_into(lo, out)
 
 
 def score_pairs(

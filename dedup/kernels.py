@@ -151,8 +151,7 @@ def tokenize(
         keys, starts, stops = _tokenize_group(cps, doc_starts, classes, counts, 0, docs, int(doc_starts[-1]))
         np.cumsum(counts, out=offsets[1:])
         return keys, starts, stops, offsets
-    cuts = np.unique(np.r_[0, np.searchsorted(doc_starts, np.arange(0, doc_starts[-1], TOKENIZE_GROUP), side="right") - 1])
-    groups = [(int(lo), int(hi)) for lo, hi in zip(cuts, [*cuts[1:], docs]) if hi > lo]
+    groups = doc_ranges(doc_starts, TOKENIZE_GROUP)
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = [None] * len(groups)  # type: ignore[list-item]
 
     def work(mine: list[int]) -> None:
