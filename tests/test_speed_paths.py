@@ -185,6 +185,22 @@ def test_cluster_is_the_same_with_workers_spilling_and_batched_scoring(monkeypat
         assert result.pairs == reference.pairs
 
 
+def test_cluster_is_the_same_when_a_spilled_corpus_is_scored_by_blocks(monkeypatch) -> None:
+    docs = _docs(900)
+    reference = cluster(docs, workers=1)
+    monkeypatch.setattr(parallel, "CHUNK_DOCS", 64)
+    monkeypatch.setattr(parallel, "SPILL_BYTES", 1000)
+    monkeypatch.setattr(kernels, "MIN_PAIRS", 0)  # the compiled scorer, even for a few pairs
+    monkeypatch.setattr(kernels, "_SCAN_ENTRIES", 500)  # the digest guard's scan in many small reads
+    for block_bytes in (2_000, 50_000):
+        monkeypatch.setattr(pipeline, "SCORE_BLOCK_BYTES", block_bytes)
+        result = cluster(docs, workers=1)
+        assert result.stats["spilled"] == 1
+        assert result.assignments == reference.assignments
+        assert result.digests == reference.digests
+        assert result.pairs == reference.pairs
+
+
 def test_streamed_corpus_equals_one_batch() -> None:
     docs = _docs(300)
     corpus = prepare_corpus(docs, shingle_size=3, num_perm=64, seed=1, strip_boilerplate=True, workers=2,
