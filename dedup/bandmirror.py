@@ -521,7 +521,7 @@ class BandMirror:
                 buffered = self._buf_docs[: self._n][np.isin(self._buf_comps[: self._n], comps)]
                 parts.append(buffered[dead[buffered] == 0])
             found = np.concatenate(parts) if parts else _EMPTY_U32
-        return np.unique(found).astype(np.int64)
+        return kernels.unique(found).astype(np.int64)
 
     def compact(self) -> None:
         """Drop dead documents and merge everything into one sorted run."""

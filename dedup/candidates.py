@@ -7,6 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 import numpy as np
+
+from dedup import kernels
 from dedup.fingerprint import EMPTY
 
 _MULT = np.uint64(0x9E3779B97F4A7C15)
@@ -88,7 +90,7 @@ def candidate_pairs(sigs: np.ndarray, *, threshold: float, bands: int | None = N
         # Re-check the band itself: equal 64-bit keys with different bands are dropped.
         same = np.all(live_sigs[left, lo:hi] == live_sigs[right, lo:hi], axis=1)
         left, right = live[left[same]], live[right[same]]
-        return np.unique(np.minimum(left, right) * docs + np.maximum(left, right))
+        return kernels.unique(np.minimum(left, right) * docs + np.maximum(left, right))
 
     # Bands are independent and numpy's sorts release the GIL: one thread per CPU for large inputs.
     threads = min(os.cpu_count() or 1, bands) if len(live) >= _THREADED_DOCS else 1
@@ -97,7 +99,7 @@ def candidate_pairs(sigs: np.ndarray, *, threshold: float, bands: int | None = N
             codes = list(pool.map(band_codes, range(bands)))
     else:
         codes = [band_codes(band) for band in range(bands)]
-    unique = np.unique(np.concatenate(codes)) if codes else np.zeros(0, dtype=np.int64)
+    unique = kernels.unique(np.concatenate(codes)) if codes else np.zeros(0, dtype=np.int64)
     return np.stack((unique // docs, unique % docs), axis=1)
 
 
@@ -134,5 +136,5 @@ def query_pairs(queries: np.ndarray, index: np.ndarray, *, threshold: float) -> 
         found.append(q_live[q_rows[same]] * count + i_live[i_rows[same]])
     if not found:
         return np.zeros((0, 2), dtype=np.int64)
-    unique = np.unique(np.concatenate(found))
+    unique = kernels.unique(np.concatenate(found))
     return np.stack((unique // count, unique % count), axis=1)

@@ -9,7 +9,7 @@ from scipy import sparse
 from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.preprocessing import normalize
 
-from dedup import rowblocks
+from dedup import kernels, rowblocks
 from dedup.fingerprint import estimate_jaccard
 from dedup.shingle import ShingleBatch
 from dedup.tokenize import TokenBatch
@@ -43,8 +43,6 @@ def count_matrix(
 
     ``engine`` "numba" sorts each row in a compiled kernel, "numpy" lets scipy sum duplicate entries;
     the matrices are identical."""
-    from dedup import kernels
-
     columns = len(tokens.vocab) if columns is None else columns
     if rows is None:
         rows = np.arange(len(tokens), dtype=np.int64)
@@ -63,7 +61,7 @@ def count_matrix(
 def document_frequency(tokens: TokenBatch) -> np.ndarray:
     """Number of documents containing each vocabulary entry (int64)."""
     docs = np.repeat(np.arange(len(tokens), dtype=np.int64), tokens.lengths())
-    keys = np.unique(docs * max(len(tokens.vocab), 1) + np.asarray(tokens.ids, dtype=np.int64))
+    keys = kernels.unique(docs * max(len(tokens.vocab), 1) + np.asarray(tokens.ids, dtype=np.int64))
     return np.bincount(keys % max(len(tokens.vocab), 1), minlength=len(tokens.vocab)).astype(np.int64)
 
 
@@ -139,8 +137,6 @@ def row_dots(matrix: sparse.csr_matrix, left: np.ndarray, right: np.ndarray, *, 
     """Dot products of row pairs of a sparse matrix, vectorised (bit-identical on every engine)."""
     if len(left) == 0:
         return np.zeros(0)
-    from dedup import kernels
-
     if kernels.use_kernels(engine, len(left), kernels.MIN_PAIRS) and matrix.has_canonical_format:
         return kernels.sparse_row_dots(matrix.indptr, matrix.indices, matrix.data, left, right, columns=matrix.shape[1])
     return np.asarray(matrix[left].multiply(matrix[right]).sum(axis=1)).ravel()
@@ -158,8 +154,6 @@ def gather_rows(values, offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarr
     if isinstance(values, np.ndarray):
         if len(rows) == len(offsets) - 1 and np.array_equal(rows, np.arange(len(rows))):
             return values[: offsets[-1]], out_offsets
-        from dedup import kernels
-
         if kernels.use_kernels("auto", int(out_offsets[-1])):
             return kernels.gather(values, starts, out_offsets), out_offsets
         index = np.repeat(starts - out_offsets[:-1], lengths) + np.arange(out_offsets[-1], dtype=np.int64)
@@ -186,8 +180,6 @@ def common_shingles(
     (default: of ``shingles`` too)."""
     if len(left) == 0:
         return np.zeros(0, dtype=np.int64)
-    from dedup import kernels
-
     other = shingles if other is None else other
     fast = kernels.use_kernels(engine, len(left), kernels.MIN_PAIRS)
     if fast and isinstance(shingles.hashes, np.ndarray) and isinstance(other.hashes, np.ndarray):
@@ -240,8 +232,6 @@ def score_corpus_pairs(
     many bytes of rows, and the pairs are scored one pair of blocks at a time, with both blocks'
     rows read into two buffers (the arrays may be :class:`dedup.parallel.DiskArray`, read by range:
     nothing of the files stays mapped). None: all rows at once (arrays in memory are used as they are)."""
-    from dedup import kernels
-
     left, right = pairs[:, 0], pairs[:, 1]
     m = len(left)
     n = len(counts.offsets) - 1
@@ -291,8 +281,6 @@ def _score_by_blocks(
     """score_corpus_pairs' scores of the pairs (``left``, ``right``) into ``out``, a pair of blocks of
     documents at a time (the norms and numeric counts of a block's documents are filled the first time
     the block is read)."""
-    from dedup import kernels
-
     # Pairs grouped by the (unordered) pair of blocks of their documents, in their order within a group.
     size = len(blocks)
     block_of = np.repeat(np.arange(size), [hi - lo for lo, hi in blocks])

@@ -193,7 +193,7 @@ def digest_evidence(
     n64 = np.int64(n)
     left, right = candidates[:, 0], candidates[:, 1]
     related = containment >= _RELATED
-    codes = np.unique(np.minimum(left[related], right[related]) * n64 + np.maximum(left[related], right[related]))
+    codes = kernels.unique(np.minimum(left[related], right[related]) * n64 + np.maximum(left[related], right[related]))
     best = best_mate[doc]
     pair_code = np.minimum(mate, best) * n64 + np.maximum(mate, best)
     pos = np.minimum(np.searchsorted(codes, pair_code), max(len(codes) - 1, 0))
@@ -216,7 +216,7 @@ def digest_evidence(
     cand_doc = np.concatenate((left[on], right[on]))
     cand_mate = np.concatenate((right[on], left[on]))
     mine = suspect[cand_doc]
-    candidates = np.unique(row_of[cand_doc[mine]] * n64 + cand_mate[mine])
+    candidates = kernels.unique(row_of[cand_doc[mine]] * n64 + cand_mate[mine])
     common, found = residual_sources(
         residual, shingles, story=story_of, owner=ids, owner_story=main[ids],
         residual_signatures=signatures(residual, num_perm=sigs.shape[1], seed=seed), signatures=sigs,

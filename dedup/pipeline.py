@@ -231,7 +231,7 @@ def _score_corpus(pairs: np.ndarray, corpus: Corpus, *, engine: str = "auto") ->
     parts: list[PairScores] = []
     for lo, hi in zip(bounds[:-1], bounds[1:]):
         left, right = pairs[lo:hi, 0], pairs[lo:hi, 1]
-        docs = np.unique(np.concatenate((left, right)))
+        docs = kernels.unique(np.concatenate((left, right)))
         li, ri = np.searchsorted(docs, left), np.searchsorted(docs, right)
         sh_values, sh_offsets = gather_rows(shingles.hashes, shingles.offsets, docs)
         counts = rows.matrix(docs, columns=columns)

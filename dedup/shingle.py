@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dedup import kernels
 from dedup.tokenize import TokenBatch, concat_offsets, token_hash
 
 _MASK64 = (1 << 64) - 1
@@ -57,8 +58,6 @@ def shingle_batch(batch: TokenBatch, *, n: int, engine: str = "auto") -> Shingle
     the same output) or "auto" (numba for large batches when installed)."""
     if n < 1:
         raise ValueError(f"shingle size n must be >= 1, got {n}")
-    from dedup import kernels
-
     if kernels.use_kernels(engine, len(batch.ids)):
         none = np.zeros(0, dtype=np.uint32)
         hashes, offsets, _ = kernels.shingle_minhash(batch.ids, batch.hashes, batch.offsets, n=n, a=none, b=none)
@@ -79,7 +78,7 @@ def shingle_batch(batch: TokenBatch, *, n: int, engine: str = "auto") -> Shingle
             sel = width_of == width
             combined[sel] = _combine(token_hashes, starts[sel], int(width))
         h32 = _fmix64(combined) >> np.uint64(32)
-    keys = np.unique((doc_of << np.uint64(32)) | h32)
+    keys = kernels.unique((doc_of << np.uint64(32)) | h32)
     doc_sorted = (keys >> np.uint64(32)).astype(np.int64)
     offsets = concat_offsets(np.bincount(doc_sorted, minlength=docs))
     return ShingleBatch(hashes=(keys & np.uint64(0xFFFFFFFF)).astype(np.uint32), offsets=offsets)

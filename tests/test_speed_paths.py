@@ -268,3 +268,13 @@ def test_release_memory_gives_freed_heap_pages_back() -> None:
     assert parallel.release_memory()
     assert before - _anon_bytes() > 100 << 20
     assert len(kept) == 1000
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, 2**63 - 1), max_size=60), st.sampled_from([np.int64, np.uint64, np.uint32]))
+def test_sorting_unique_equals_numpy_unique(values: list[int], dtype: type) -> None:
+    array = np.array(values, dtype=np.uint64).astype(dtype)  # (small dtypes wrap: many repeats)
+    expected = np.unique(array)
+    got = kernels.unique(array)
+    assert got.dtype == expected.dtype
+    assert np.array_equal(got, expected)
