@@ -179,37 +179,66 @@ if _NUMBA:
 
     from numba.cpython.unsafe.numbers import trailing_zeros  # (one instruction: the index of the lowest set bit)
 
+    @nb.extending.intrinsic
+    def _popcount(typingctx, x):  # pragma: no cover - compiled
+        """The number of set bits of an unsigned integer (one instruction)."""
+        if not isinstance(x, nb.types.Integer):
+            return None
+
+        def codegen(context, builder, signature, args):
+            return builder.ctpop(args[0])
+
+        return x(x), codegen
+
     @_jit
     def _sketch_bounds(sketches, rows, shingles, tokens, tok_squares, common, mass):  # pragma: no cover
         """For each sketch row: the query's shingles, and the sum of its squared token weights, in
-        buckets the row has set (the query's shingles and tokens are bucketed as _sketch does)."""
+        buckets the row has set (the query's shingles and tokens are bucketed as _sketch does).
+
+        Shingle buckets holding one or two of the query's shingles are counted by popcount over
+        masks of such buckets; only buckets holding three or more are visited one by one."""
         words = sketches.shape[1]
-        dense = np.zeros(words * 64)  # per bucket: query shingles, then query token squared weights
-        mask = np.zeros(words, dtype=np.uint64)
+        split = SKETCH_SHINGLE_BITS // 64
+        held = np.zeros(SKETCH_SHINGLE_BITS, dtype=np.int64)  # per shingle bucket: query shingles
+        ones = np.zeros(split, dtype=np.uint64)  # buckets holding exactly 1, exactly 2, 3 or more
+        twos = np.zeros(split, dtype=np.uint64)
+        more = np.zeros(split, dtype=np.uint64)
         for i in range(shingles.shape[0]):
             b = _bucket(shingles[i], 64 - 10)
-            dense[b] += 1.0
-            mask[b >> 6] |= np.uint64(1) << np.uint64(b & 63)
+            bit = np.uint64(1) << np.uint64(b & 63)
+            c = held[b]
+            if c == 0:
+                ones[b >> 6] |= bit
+            elif c == 1:
+                ones[b >> 6] &= ~bit
+                twos[b >> 6] |= bit
+            elif c == 2:
+                twos[b >> 6] &= ~bit
+                more[b >> 6] |= bit
+            held[b] = c + 1
+        dense = np.zeros((words - split) * 64)  # per token bucket: the query tokens' squared weights
+        mask = np.zeros(words, dtype=np.uint64)
         for i in range(tokens.shape[0]):
-            b = _bucket(tokens[i], 64 - 9) + SKETCH_SHINGLE_BITS
+            b = _bucket(tokens[i], 64 - 9)
             dense[b] += tok_squares[i]
-            mask[b >> 6] |= np.uint64(1) << np.uint64(b & 63)
-        split = SKETCH_SHINGLE_BITS // 64
+            mask[split + (b >> 6)] |= np.uint64(1) << np.uint64(b & 63)
         for k in range(rows.shape[0]):
             r = rows[k]
-            n = 0.0
+            n = 0
             w = 0.0
             for j in range(split):
-                x = sketches[r, j] & mask[j]
+                x = sketches[r, j]
+                n += _popcount(x & ones[j]) + 2 * _popcount(x & twos[j])
+                x &= more[j]
                 while x:
-                    n += dense[j * 64 + np.int64(trailing_zeros(x))]
+                    n += held[j * 64 + np.int64(trailing_zeros(x))]
                     x &= x - np.uint64(1)
             for j in range(split, words):
                 x = sketches[r, j] & mask[j]
                 while x:
-                    w += dense[j * 64 + np.int64(trailing_zeros(x))]
+                    w += dense[(j - split) * 64 + np.int64(trailing_zeros(x))]
                     x &= x - np.uint64(1)
-            common[k] = np.int64(n)
+            common[k] = n
             mass[k] = w
 
     @_jit

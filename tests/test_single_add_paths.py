@@ -249,6 +249,32 @@ def test_compiled_sketch_bounds_bucket_as_numpy_does(tokens: list[int], shingles
     assert np.array_equal(common, ref_common) and np.allclose(cosine, ref_cosine, rtol=1e-12)
 
 
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 5000), st.integers(0, 5000), st.integers(0, 2**32 - 1))
+def test_compiled_sketch_bounds_count_crowded_buckets_exactly(query: int, stored: int, seed: int) -> None:
+    """With thousands of shingles most of the 1,024 buckets hold several of the query's shingles (the compiled
+    path counts buckets of one and two by popcount and visits the others): the shared-shingle bound is still
+    exactly the numpy path's."""
+    from dedup import bandmirror
+    from dedup.bandmirror import sketch, sketch_bounds
+
+    rng = np.random.default_rng(seed)
+    q_shingles = np.unique(rng.integers(0, 2**32, query, dtype=np.uint64).astype(np.uint32))
+    q_tokens = np.unique(rng.integers(1, 2**64, 50, dtype=np.uint64))
+    shared = rng.choice(q_shingles, min(len(q_shingles), stored // 2), replace=False) if len(q_shingles) else q_shingles
+    rows = [np.unique(np.concatenate((shared, rng.integers(0, 2**32, stored, dtype=np.uint64).astype(np.uint32)))),
+            q_shingles, np.zeros(0, dtype=np.uint32)]
+    sketches = np.stack([sketch(s, q_tokens[: 10 * k]) for k, s in enumerate(rows)])
+    weights = rng.random(len(q_tokens)) + 0.1
+    order = np.array([0, 1, 2, 0], dtype=np.int64)
+    common, cosine = sketch_bounds(sketches, order, q_shingles, q_tokens, weights)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bandmirror, "_NUMBA", False)
+        ref_common, ref_cosine = sketch_bounds(sketches, order, q_shingles, q_tokens, weights)
+    assert np.array_equal(common, ref_common) and np.allclose(cosine, ref_cosine, rtol=1e-12)
+    assert common[1] == len(q_shingles)  # the query's own sketch holds all of its shingles
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.integers(0, 40), max_size=300), st.integers(1, 5), st.integers(0, 30), st.integers(0, 2**32 - 1))
 def test_one_article_shingle_minhash_equals_the_batch_path(ids: list[int], n: int, shift: int, seed: int) -> None:
