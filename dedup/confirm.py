@@ -6,8 +6,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
-from sklearn.feature_extraction.text import TfidfTransformer
-from sklearn.preprocessing import normalize
 
 from dedup import kernels, rowblocks
 from dedup.fingerprint import estimate_jaccard
@@ -86,6 +84,8 @@ def tfidf_matrix(
     corpora). The rows equal those of the full matrix bit for bit.
     """
     if rows is None and df is None:
+        from sklearn.feature_extraction.text import TfidfTransformer  # (scikit-learn loads in ~0.4 s: only when used)
+
         counts = count_matrix(tokens)
         return TfidfTransformer(sublinear_tf=True).fit_transform(counts).tocsr()
     if df is None:
@@ -97,6 +97,8 @@ def tfidf_matrix(
 def tfidf_weights(counts: sparse.csr_matrix, *, df: np.ndarray, documents: int) -> sparse.csr_matrix:
     """``TfidfTransformer(sublinear_tf=True)``'s transform of canonical count rows, step by step, with
     the idf of ``documents`` documents of frequencies ``df`` (``counts`` is overwritten)."""
+    from sklearn.preprocessing import normalize  # (scikit-learn loads in ~0.4 s: only when used)
+
     np.log(counts.data, counts.data)
     counts.data += 1.0
     counts.data *= idf_weights(df, documents)[counts.indices]

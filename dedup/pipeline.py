@@ -207,8 +207,9 @@ def _score_corpus(pairs: np.ndarray, corpus: Corpus, *, engine: str = "auto") ->
 
     With numba, compiled passes score the pairs straight from the corpus's rows
     (:func:`dedup.confirm.score_corpus_pairs`; a spilled corpus's a pair of blocks at a time); otherwise in batches of pairs, each reading only its
-    documents' count rows and shingles and weighing only their TF-IDF rows. The scores are the same."""
-    if kernels.use_kernels(engine, len(pairs), kernels.MIN_PAIRS):
+    documents' count rows and shingles and weighing only their TF-IDF rows. The scores are the same. (The
+    compiled passes are taken for few pairs too once the kernels are loaded: the other path loads scikit-learn.)"""
+    if kernels.use_kernels(engine, len(pairs), kernels.MIN_PAIRS) or (engine == "auto" and kernels.warm()):
         # (Spilled rows are read a pair of blocks at a time: memory holds two blocks, not the files.)
         return score_corpus_pairs(pairs, signatures=corpus.signatures, counts=corpus.counts, shingles=corpus.shingles,
                                   df=corpus.df, documents=len(corpus), is_number=corpus.is_number,

@@ -178,6 +178,7 @@ def test_cluster_is_the_same_with_workers_spilling_and_batched_scoring(monkeypat
     monkeypatch.setattr(parallel, "SPILL_BYTES", 1000)
     monkeypatch.setattr(pipeline, "_SCORE_TOKENS", 5000)
     for workers in (1, 2):
+        monkeypatch.setitem(kernels._state, "warm", False)  # (after a warm-up even few pairs take the kernels)
         result = cluster(docs, workers=workers)
         assert result.stats["spilled"] == 1
         assert result.assignments == reference.assignments
@@ -278,3 +279,25 @@ def test_sorting_unique_equals_numpy_unique(values: list[int], dtype: type) -> N
     got = kernels.unique(array)
     assert got.dtype == expected.dtype
     assert np.array_equal(got, expected)
+
+
+def test_starting_up_loads_no_scikit_learn() -> None:
+    """scikit-learn (with scipy.stats: ~0.4 s of every run's start) is loaded only by the paths that use it:
+    not by importing the CLI, nor by clustering a corpus of several chunks with workers (warmed-up kernels
+    score even a few pairs)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import dedup.cli, dedup.index\n"
+        "print('sklearn' in sys.modules)\n"
+        "from dedup import Document, cluster, parallel\n"
+        "parallel.CHUNK_DOCS = 20\n"
+        "docs = [Document(id=str(i), text=f'story {i % 7} ' + 'word ' * (i % 5) + 'the same long tail of text here') "
+        "for i in range(60)]\n"
+        "result = cluster(docs, workers=2)\n"
+        "print(len(result.pairs) > 0, 'sklearn' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "True", "False"]
