@@ -285,6 +285,22 @@ def first_ids(keys, start, table_keys, table_vals, out, next_id):
 
 
 @nb.njit(**_OPTS)
+def token_counts(ids, hashes, tokens, counts):
+    """One document's distinct tokens sorted by hash, with their counts; False if an id never occurs."""
+    held = np.zeros(hashes.shape[0], dtype=np.uint32)
+    for i in range(ids.shape[0]):
+        held[ids[i]] += 1
+    order = np.argsort(hashes)
+    for k in range(hashes.shape[0]):
+        j = order[k]
+        if held[j] == 0:
+            return False
+        tokens[k] = hashes[j]
+        counts[k] = held[j]
+    return True
+
+
+@nb.njit(**_OPTS)
 def doc_frequency(ids, offsets, vocab_size):
     last = np.full(vocab_size, -1, dtype=np.int64)
     df = np.zeros(vocab_size, dtype=np.int64)

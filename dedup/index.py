@@ -260,6 +260,9 @@ class Index:
             self._open()
             seconds = self._window(window)
             with self._store.writing():
+                if len(docs) == 1 and not replace and batch is None:  # (Index.add: the store may check at insert)
+                    self._store.expect_new(docs[0].id)
+                    return [self._commit(queries[0], seconds)]
                 present = [d.id for d, there in zip(docs, self._store.contains_many([d.id for d in docs])) if there]
                 if present and not replace:
                     raise IndexStateError(
@@ -520,11 +523,10 @@ def _number_agreement(query: tuple[str, ...], others: list[tuple[str, ...]]) -> 
 def _records(docs: Sequence[Document], prepared: Prepared, added: float) -> list[Record]:
     """The storable records of a prepared batch (stories decided later)."""
     toks = prepared.tokens
-    if len(docs) == 1:
-        counts = np.bincount(toks.ids, minlength=len(toks.hashes))
-        if len(counts) == len(toks.hashes) and counts.all():  # one article holding its whole vocabulary (Index.add)
-            return [_record(docs[0], prepared, added, toks.hashes, counts.astype(np.uint32),
-                            tuple(sorted(filter(str.isdigit, toks.vocab))))]
+    if len(docs) == 1:  # (Index.add) an article holding its whole vocabulary: one compiled pass, no copies
+        counted = kernels.token_counts(toks.ids, toks.hashes)
+        if counted is not None:
+            return [_record(docs[0], prepared, added, *counted, tuple(sorted(filter(str.isdigit, toks.vocab))), copy=False)]
     vocab_size = max(len(toks.hashes), 1)
     doc_of = np.repeat(np.arange(len(docs), dtype=np.int64), np.diff(toks.offsets))
     keys, counts = np.unique(doc_of * vocab_size + toks.ids, return_counts=True)  # distinct (document, token)
@@ -538,21 +540,23 @@ def _records(docs: Sequence[Document], prepared: Prepared, added: float) -> list
     for i, doc in enumerate(docs):
         lo, hi = bounds[i], bounds[i + 1]
         numbers = tuple(sorted(toks.vocab[u] for u in token_ids[lo:hi][numeric[lo:hi]].tolist()))
-        records.append(_record(doc, prepared, added, hashes[lo:hi], counts[lo:hi], numbers, i))
+        order = np.argsort(hashes[lo:hi])
+        records.append(_record(doc, prepared, added, hashes[lo:hi][order], counts[lo:hi][order], numbers, i))
     return records
 
 
 def _record(
-    doc: Document, prepared: Prepared, added: float, hashes: np.ndarray, counts: np.ndarray, numbers: tuple[str, ...],
-    i: int = 0,
+    doc: Document, prepared: Prepared, added: float, tokens: np.ndarray, counts: np.ndarray, numbers: tuple[str, ...],
+    i: int = 0, *, copy: bool = True,
 ) -> Record:
-    """The record of document ``i`` of a prepared batch, given its distinct tokens' hashes and counts."""
-    order = np.argsort(hashes)
+    """The record of document ``i`` of a prepared batch, given its distinct tokens' hashes (sorted) and counts
+    (``copy``: its signature and shingles are copied out of the batch's arrays, which they then do not hold)."""
     date = date_sort_key(doc.date)
+    signature, shingles = prepared.signatures[i], prepared.shingles.doc(i)
     return Record(
         id=doc.id, story=doc.id, date=None if date == float("inf") else date, added=added, digest=False,
-        signature=prepared.signatures[i].copy(), shingles=prepared.shingles.doc(i).copy(),
-        tokens=hashes[order], counts=counts[order], numbers=numbers,
+        signature=signature.copy() if copy else signature, shingles=shingles.copy() if copy else shingles,
+        tokens=tokens, counts=counts, numbers=numbers,
     )
 
 

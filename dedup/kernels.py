@@ -61,6 +61,7 @@ def _compile() -> None:
         common_counts=_jit.common_counts,
         sparse_row_dots=_jit.sparse_row_dots,
         doc_frequency=_jit.doc_frequency,
+        token_counts=_jit.token_counts,
         tokenize=_jit.tokenize,
         first_ids=_jit.first_ids,
         count_rows=_jit.count_rows,
@@ -415,6 +416,21 @@ def doc_frequency(ids: np.ndarray, offsets: np.ndarray, vocab_size: int, *, use_
     return np.bincount(keys % max(vocab_size, 1), minlength=vocab_size).astype(np.int64)
 
 
+def token_counts(ids: np.ndarray, hashes: np.ndarray, *, use_numba: bool = True) -> tuple[np.ndarray, np.ndarray] | None:
+    """(distinct token hashes sorted, their counts as uint32) of one document, given its token ids and the hash
+    of each id (its own vocabulary, as the tokenizer numbers a single document); None when some id of the
+    vocabulary does not occur in ``ids``."""
+    if use_numba and available():
+        tokens = np.empty(len(hashes), dtype=np.uint64)
+        counts = np.empty(len(hashes), dtype=np.uint32)
+        return (tokens, counts) if _k("token_counts")(ids, hashes, tokens, counts) else None
+    held = np.bincount(ids, minlength=len(hashes))
+    if len(held) != len(hashes) or not held.all():
+        return None
+    order = np.argsort(hashes)
+    return hashes[order], held[order].astype(np.uint32)
+
+
 class VocabTable:
     """Maps 64-bit token hashes to global token ids, given in order of first insertion."""
 
@@ -483,6 +499,7 @@ def warm_up() -> None:
         score_rows(rows[0], rows[1], rows[2], rows[3], rows[2], np.zeros((1, 2), np.uint32), tf=sublinear_tf(1),
                    idf=np.ones(1), is_number=np.zeros(1, bool), norms=norms, left=pairs, right=pairs)
     doc_frequency(ids, offsets, 1)
+    token_counts(ids, hashes)
     VocabTable().insert(hashes)
     from dedup.tokenize import char_classes
 

@@ -339,6 +339,13 @@ class Store(ABC):
         """:meth:`contains` of each id."""
         return [self.contains(d) for d in doc_ids]
 
+    def expect_new(self, doc_id: str) -> None:
+        """Inside :meth:`writing`: ``doc_id`` is about to be inserted (not replaced); raise IndexStateError
+        if it is stored already. A backend whose :meth:`insert` refuses a stored id by itself may defer
+        the check to it (no read now)."""
+        if self.contains(doc_id):
+            raise IndexStateError(f"{doc_id!r} is already indexed; pass replace=True to replace it")
+
     @abstractmethod
     def get(self, doc_id: str) -> Record | None:
         """The stored record of ``doc_id``, or None."""

@@ -279,6 +279,11 @@ class SqliteStore(Store):
             self._absent.update(d for d, there in zip(doc_ids, found) if not there)
         return found
 
+    def expect_new(self, doc_id: str) -> None:
+        if self._absent is None:
+            return super().expect_new(doc_id)
+        self._absent.add(doc_id)  # the UNIQUE id column refuses it at insert() if it is stored after all
+
     def get(self, doc_id: str) -> Record | None:
         row = self._db.execute(f"SELECT {_COLUMNS} FROM docs WHERE id = ?", (doc_id,)).fetchone()
         if row is None or (self.read_only and row[0] > self._max_seq):
@@ -384,7 +389,6 @@ class SqliteStore(Store):
 
     def insert(self, item: Commit, lookup: Lookup | None = None) -> None:
         rec = item.record
-        self._changed = True
         try:
             sketched = sketch(rec.shingles, rec.tokens)
             cursor = self._db.execute(
@@ -394,8 +398,9 @@ class SqliteStore(Store):
                  u32_bytes(rec.shingles), u64_bytes(rec.tokens), counts_bytes(rec.counts), numbers_text(rec.numbers),
                  u64_bytes(sketched)),
             )
-        except sqlite3.IntegrityError:
+        except sqlite3.IntegrityError:  # (nothing changed: a rollback need not reload the mirror)
             raise IndexStateError(f"{rec.id!r} is already indexed; pass replace=True to replace it") from None
+        self._changed = True
         for other in item.merge:
             self._db.execute("UPDATE docs SET story = ? WHERE story = ?", (rec.story, other))
         seq = int(cursor.lastrowid)

@@ -71,6 +71,26 @@ def test_duplicate_id_is_a_clear_error_and_replace_works() -> None:
         assert index.cluster_of(B) == B and len(index) == 2 and index.integrity() == []
 
 
+def test_a_refused_single_add_changes_nothing(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A single add does not look its id up first: the id column refuses a stored id at insert. Nothing was
+    written then, so the rollback keeps the in-memory mirror (no reload) and the index answers as before."""
+    a, b, c = sample_docs()
+    with Index.open(str(tmp_path / "i.db")) as index:
+        index.add_many([a, b])
+        before = index.check(a)
+        store = index._store
+        reloads: list[int] = []
+        monkeypatch.setattr(store, "_load_mirror", lambda: reloads.append(1))
+        looked_up: list[str] = []
+        monkeypatch.setattr(store, "contains", lambda doc_id: looked_up.append(doc_id) or False)
+        with pytest.raises(DedupError, match=r"'%s' is already indexed; pass replace=True" % A):
+            index.add(a)
+        assert reloads == [] and looked_up == []
+        monkeypatch.undo()
+        assert index.check(a) == before and len(index) == 2
+        assert index.add(c) is None and len(index) == 3 and index.integrity() == []
+
+
 def test_add_many_equals_one_by_one() -> None:
     docs = syndication_sample(400) if _shared() else sample_docs()
     with Index() as one, Index() as many:

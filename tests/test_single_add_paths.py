@@ -356,3 +356,23 @@ def test_token_counts_get_float_equals_get(stored: list[int], queried: list[int]
     query = np.array(queried + stored[::2], dtype=np.uint64)
     got, ref = counts.get_float(query), counts.get(query).astype(np.float64)
     assert got.dtype == ref.dtype and np.array_equal(got, ref)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 60), max_size=400), st.integers(0, 5), st.integers(0, 2**32 - 1))
+def test_one_article_token_counts_equal_numpy(ids: list[int], missing: int, seed: int) -> None:
+    """kernels.token_counts (one compiled pass for Index.add) gives the numpy path's sorted hashes and counts,
+    and None on both paths when some id of the vocabulary never occurs."""
+    rng = np.random.default_rng(seed)
+    size = (max(ids) + 1 if ids else 0) + missing  # ids beyond the largest used one never occur
+    hashes = rng.choice(np.arange(1, 10**6, dtype=np.uint64) * np.uint64(2**40 + 7), size, replace=False)
+    flat = np.array(ids, dtype=np.int32)
+    fast = kernels.token_counts(flat, hashes)
+    plain = kernels.token_counts(flat, hashes, use_numba=False)
+    if size and (missing or len(set(ids)) < size):
+        assert fast is None and plain is None
+        return
+    assert fast is not None and plain is not None
+    assert fast[0].dtype == plain[0].dtype == np.uint64 and fast[1].dtype == plain[1].dtype == np.uint32
+    assert np.array_equal(fast[0], plain[0]) and np.array_equal(fast[1], plain[1])
+    assert np.all(fast[0][1:] > fast[0][:-1]) and int(fast[1].sum()) == len(ids)
