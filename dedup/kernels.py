@@ -62,6 +62,7 @@ def _compile() -> None:
         sparse_row_dots=_jit.sparse_row_dots,
         doc_frequency=_jit.doc_frequency,
         token_counts=_jit.token_counts,
+        prefixed_words=_jit.prefixed_words,
         tokenize=_jit.tokenize,
         first_ids=_jit.first_ids,
         count_rows=_jit.count_rows,
@@ -416,6 +417,34 @@ def doc_frequency(ids: np.ndarray, offsets: np.ndarray, vocab_size: int, *, use_
     return np.bincount(keys % max(vocab_size, 1), minlength=vocab_size).astype(np.int64)
 
 
+def loaded() -> bool:
+    """Whether the kernels are in use in this process already (:func:`available` was asked and said yes):
+    paths that are fast enough without them take them only then, never loading numba for themselves."""
+    return _state.get("ok") is True
+
+
+def prefixed_words(text: bytes, table: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+    """Positions in ``text`` of a space followed by one of the byte prefixes of ``table`` (see
+    :func:`prefix_table`), in order."""
+    data = np.frombuffer(text, dtype=np.uint8)
+    out = np.empty(len(data) // 2 + 1, dtype=np.int64)  # (a space, then a byte that is not one: at most every other byte)
+    return out[: _k("prefixed_words")(data, *table, out)]
+
+
+def prefix_table(prefixes: list[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The table :func:`prefixed_words` looks prefixes up in: prefixes of 2 to 8 bytes, by their first two
+    bytes (directory over 256 * x + y), each packed little-endian with the mask of its length."""
+    if any(not 2 <= len(p) <= 8 for p in prefixes):
+        raise ValueError("prefixes must have 2 to 8 bytes")
+    ordered = sorted(set(prefixes), key=lambda p: (p[0] * 256 + p[1], p))
+    directory = np.zeros(65537, dtype=np.int32)
+    np.add.at(directory, [p[0] * 256 + p[1] + 1 for p in ordered], 1)
+    np.cumsum(directory, out=directory)
+    values = np.array([int.from_bytes(p, "little") for p in ordered], dtype=np.uint64)
+    masks = np.array([(1 << (8 * len(p))) - 1 for p in ordered], dtype=np.uint64)
+    return directory, values, masks
+
+
 def token_counts(ids: np.ndarray, hashes: np.ndarray, *, use_numba: bool = True) -> tuple[np.ndarray, np.ndarray] | None:
     """(distinct token hashes sorted, their counts as uint32) of one document, given its token ids and the hash
     of each id (its own vocabulary, as the tokenizer numbers a single document); None when some id of the
@@ -500,6 +529,7 @@ def warm_up() -> None:
                    idf=np.ones(1), is_number=np.zeros(1, bool), norms=norms, left=pairs, right=pairs)
     doc_frequency(ids, offsets, 1)
     token_counts(ids, hashes)
+    prefixed_words(b" ab", prefix_table([b"ab"]))
     VocabTable().insert(hashes)
     from dedup.tokenize import char_classes
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import re
+
+import numpy as np
 
 # Words that, two in one sentence, mark a consent/paywall/bot-check sentence rather than news.
 # Stems cover inflections; languages: en, de, fr, es, it, pl, tr, ru, ar, pt, nl.
@@ -119,9 +122,89 @@ def _skeleton_words(pattern: str) -> str:
 _SKELETON_RE = re.compile(rf" (?:{_skeleton_words(_STRONG.lower() + '|' + _WEAK.lower())})(?!\w)")
 
 
+def _literal_prefixes(word: str) -> list[str]:
+    """Literal strings one of which starts every string the skeleton word ``word`` (a regex) matches: optional
+    characters ("s?") and classes of single characters ("[ií]") are expanded, and each variant ends before
+    the first other construct (a group, an escape, a repeat)."""
+    out: list[str] = []
+
+    def walk(i: int, acc: str) -> None:
+        if i == len(word) or word[i] in "(\\.|*+{":
+            out.append(acc)
+            return
+        if word[i] == "[":
+            close = word.index("]", i + 1)
+            after = word[close + 1 : close + 2]
+            if after in ("*", "+", "{"):
+                out.append(acc)
+                return
+            for ch in dict.fromkeys(word[i + 1 : close]):
+                walk(close + 1 + (after == "?"), acc + ch)
+            if after == "?":
+                walk(close + 2, acc)
+            return
+        after = word[i + 1 : i + 2]
+        if after == "?":
+            walk(i + 2, acc + word[i])
+            walk(i + 2, acc)
+        elif after in ("*", "+", "{"):
+            out.append(acc)
+        else:
+            walk(i + 1, acc + word[i])
+
+    walk(0, "")
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def _prefix_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The compiled quick scan's table: the first (up to 8) bytes of the literal prefixes of the skeleton's words
+    (those in Latin-1: the others cannot occur in a Latin-1 text)."""
+    from dedup import kernels
+
+    words = [branch.replace("-", " ") for branch in _branches(_STRONG.lower() + "|" + _WEAK.lower())]
+    prefixes = set()
+    for word in words:
+        for prefix in _literal_prefixes(word):
+            try:
+                prefixes.add(prefix.encode("latin-1")[:8])
+            except UnicodeEncodeError:
+                continue
+    assert all(len(p) >= 2 for p in prefixes), "every word needs a literal prefix of two characters"
+    return kernels.prefix_table(sorted(prefixes))
+
+
 def _quick_matches(text: str) -> list[re.Match[str]] | None:
     """The matches of _ANY_RE in ``text.lower()`` (as finditer gives them), tried only where the quick scan of the
-    skeleton of ``text`` matches; None for text beyond Latin-1."""
+    skeleton of ``text`` matches; None for text beyond Latin-1.
+
+    When the compiled kernels are in use, the quick scan is a compiled pass that finds the word starts of the
+    skeleton whose first bytes are one of its words' literal prefixes (a superset of where the skeleton regex
+    matches: the extra places are tried by _ANY_RE and fail)."""
+    from dedup import kernels
+
+    if not kernels.loaded():
+        return _quick_matches_regex(text)
+    try:
+        skeleton = b" " + text.encode("latin-1").translate(_SKELETON)
+    except UnicodeEncodeError:
+        return None
+    out = []
+    low = ""
+    end = 0
+    for start in kernels.prefixed_words(skeleton, _prefix_table()).tolist():  # a word starts at ``start`` in ``text``
+        if start < end:
+            continue
+        low = low or text.lower()
+        m = _ANY_RE.match(low, start)
+        if m is not None:
+            out.append(m)
+            end = m.end()
+    return out
+
+
+def _quick_matches_regex(text: str) -> list[re.Match[str]] | None:
+    """:func:`_quick_matches` with the skeleton regex as the quick scan."""
     try:
         skeleton = " " + text.encode("latin-1").translate(_SKELETON).decode("latin-1")
     except UnicodeEncodeError:

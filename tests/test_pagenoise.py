@@ -9,7 +9,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dedup import Document, cluster, pagenoise
+from dedup import Document, cluster, kernels, pagenoise
 from dedup.pagenoise import is_page_boilerplate, strip_page_boilerplate
 
 COOKIE_EN = (
@@ -93,11 +93,36 @@ BOUNDARY = re.compile(r"(?<=[.!?])(?=[^.!?])|(?<=\n)")
 @settings(max_examples=600, deadline=None)
 @given(page_texts)
 def test_quick_scan_finds_what_the_full_scan_finds(text: str) -> None:
-    quick = pagenoise._quick_matches(text)
+    """Both quick scans (the skeleton regex; the compiled scan of literal prefixes) lead to _ANY_RE's matches."""
     full = [(m.span(), m.group()) for m in pagenoise._ANY_RE.finditer(text.lower())]
-    assert quick is None or [(m.span(), m.group()) for m in quick] == full
-    if all(ord(ch) < 256 for ch in text):
-        assert quick is not None
+    scans = [pagenoise._quick_matches_regex(text)]
+    if kernels.available():
+        scans.append(pagenoise._quick_matches(text))
+    for quick in scans:
+        assert quick is None or [(m.span(), m.group()) for m in quick] == full
+        if all(ord(ch) < 256 for ch in text):
+            assert quick is not None
+
+
+SKELETON_WORDS = [w.replace("-", " ") for w in pagenoise._branches(pagenoise._STRONG.lower() + "|" + pagenoise._WEAK.lower())]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(SKELETON_WORDS).flatmap(lambda w: st.tuples(st.just(w), st.from_regex(w, fullmatch=True))))
+def test_literal_prefixes_start_every_match_of_a_skeleton_word(case: tuple[str, str]) -> None:
+    """Whatever a skeleton word matches starts with one of its literal prefixes (so the compiled quick scan,
+    which looks for those prefixes, misses no place the skeleton regex would try); each has 2+ characters."""
+    word, matched = case
+    prefixes = pagenoise._literal_prefixes(word)
+    assert all(len(p) >= 2 for p in prefixes)
+    assert any(matched.startswith(p) for p in prefixes), (word, matched, prefixes)
+
+
+def test_literal_prefixes_expand_optional_characters_and_classes() -> None:
+    assert sorted(pagenoise._literal_prefixes("e ?mail addresse?s?"))[:2] == ["e mail address", "e mail addresse"]
+    assert sorted(pagenoise._literal_prefixes("reg[ií]str\\w+")) == ["registr", "regístr"]
+    assert pagenoise._literal_prefixes("sign(?:ed)? ?(?:in|up)") == ["sign"]
+    assert pagenoise._literal_prefixes("users?") == ["users", "user"]
 
 
 @settings(max_examples=600, deadline=None)

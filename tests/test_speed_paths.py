@@ -301,3 +301,16 @@ def test_starting_up_loads_no_scikit_learn() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "True", "False"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from([b" ", b"a", b"b", b"ab", b"ba", b"\xe9", b"abc"]), max_size=60).map(b"".join),
+       st.lists(st.lists(st.sampled_from([b"a", b"b", b" ", b"\xe9"]), min_size=2, max_size=9).map(lambda p: b"".join(p)[:8]),
+                min_size=1, max_size=6))
+def test_prefixed_words_kernel_equals_a_plain_scan(text: bytes, prefixes: list[bytes]) -> None:
+    """kernels.prefixed_words: every space followed by a non-space and one of the prefixes, in order."""
+    prefixes = [p for p in prefixes if len(p) >= 2]
+    assume(prefixes)
+    expected = [p for p in range(len(text)) if text[p:p + 1] == b" " and text[p + 1:p + 2] not in (b" ", b"")
+                and any(text[p + 1:].startswith(x) for x in prefixes)]
+    assert kernels.prefixed_words(text, kernels.prefix_table(prefixes)).tolist() == expected
