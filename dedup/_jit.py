@@ -6,6 +6,7 @@ the compiled code on disk and later processes load it instead of compiling.
 
 import numba as nb
 import numpy as np
+from numba.cpython.unsafe.numbers import trailing_zeros  # (one instruction: the index of the lowest set bit)
 
 _OPTS = dict(nogil=True, cache=True, boundscheck=False)
 M32 = np.uint64(0xFFFFFFFF)
@@ -521,9 +522,40 @@ def _clear(keys, key, bits):
         s = (s + 1) & mask
 
 
+# --- sketches: bitmaps of the buckets of a document's shingles and tokens (dedup.bandmirror) -------------
+SKETCH_SHINGLE_BITS = 1024  # (bandmirror.SKETCH_SHINGLE_BITS; 512 token bits follow: 24 uint64 words in all)
+SKETCH_SPLIT = SKETCH_SHINGLE_BITS // 64  # words of the shingle half
+
+
+@nb.njit(**_OPTS)
+def sketch_bucket(x, shift):
+    """The bucket (top ``64 - shift`` bits of a mixed 64-bit value) of a shingle or token hash."""
+    x = np.uint64(x)
+    return np.int64(((x ^ (x >> np.uint64(31))) * MULT) >> np.uint64(shift))
+
+
+@nb.njit(**_OPTS)
+def sketch_one(shingles, tokens, out):
+    """Set in ``out`` the bits of the buckets of a document's shingle hashes and token hashes."""
+    for i in range(shingles.shape[0]):
+        b = sketch_bucket(shingles[i], 64 - 10)
+        out[b >> 6] |= np.uint64(1) << np.uint64(b & 63)
+    for i in range(tokens.shape[0]):
+        b = sketch_bucket(tokens[i], 64 - 9) + SKETCH_SHINGLE_BITS
+        out[b >> 6] |= np.uint64(1) << np.uint64(b & 63)
+
+
+@nb.njit(**_OPTS)
+def sketch_rows(sh_values, sh_offsets, tok_ids, tok_offsets, tok_hashes, out):
+    """sketch_one of each document of a batch (its tokens given by ids into ``tok_hashes``)."""
+    for d in range(sh_offsets.shape[0] - 1):
+        sketch_one(sh_values[sh_offsets[d] : sh_offsets[d + 1]], tok_hashes[tok_ids[tok_offsets[d] : tok_offsets[d + 1]]],
+                   out[d])
+
+
 @nb.njit(**_OPTS)
 def score_rows(indices, counts, offsets, tf, idf, is_number, norms, sh_values, sh_offsets, sigs, bits,
-               left, right, cosine, shared_numbers, common, equal, k0, k1):
+               left, right, cosine, shared_numbers, common, equal, sketches, token_buckets, rule, skipped, k0, k1):
     """Cosine of the l2-normalised TF-IDF rows, shared numeric tokens, shared shingles and equal
     MinHash slots of each pair, straight from the corpus's count rows and shingle rows (no gathered
     copies).
@@ -534,8 +566,19 @@ def score_rows(indices, counts, offsets, tf, idf, is_number, norms, sh_values, s
     are summed as :func:`sparse_row_dots` sums them (bit-identical to scipy's). Independent lookups
     in a table that stays in cache beat merging the sorted rows (2.5x for the shingles). A bitmap of
     the left shingles' top 16 bits (8 KB, in L1) answers most right shingles (those of unrelated
-    documents) before the table is probed."""
+    documents) before the table is probed.
+
+    With a ``rule`` (cosine, overlap, strong cosine, containment, slack: :func:`dedup.confirm.worded_alike`'s
+    thresholds), a pair is first bounded from the right document's sketch (``sketches``: bitmaps of its
+    shingles' and tokens' buckets, as :func:`sketch_one` sets them; ``token_buckets``: each token id's
+    bucket): its shared shingles by the left ones in buckets the right one has, its cosine by the norm of
+    the left weights there (Cauchy-Schwarz). A pair whose bounds fail the rule cannot be a copy: it is
+    marked in ``skipped`` and gets zeros, and neither row is read for it."""
     size = 1 << bits
+    bounded = rule.shape[0] > 0
+    held = np.zeros(SKETCH_SHINGLE_BITS, dtype=np.int64)  # per shingle bucket: left shingles
+    squares = np.zeros(sketches.shape[1] * 64 - SKETCH_SHINGLE_BITS)  # per token bucket: left squared weights
+    masks = np.zeros(sketches.shape[1], dtype=np.uint64)  # the buckets the left document has
     sh_bits = np.zeros(1 << 10, dtype=np.uint64)
     tok_keys = np.zeros(size, dtype=np.uint64)
     tok_weights = np.zeros(size, dtype=np.float64)
@@ -563,8 +606,46 @@ def score_rows(indices, counts, offsets, tf, idf, is_number, norms, sh_values, s
                 key = h + top
                 sh_keys[_place(sh_keys, key, bits)] = key
                 sh_bits[h >> np.uint64(22)] |= np.uint64(1) << ((h >> np.uint64(16)) & np.uint64(63))
+            if bounded:
+                held[:] = 0
+                squares[:] = 0.0
+                masks[:] = 0
+                for i in range(sh_offsets[a], sh_offsets[a + 1]):
+                    bk = sketch_bucket(sh_values[i], 64 - 10)
+                    held[bk] += 1
+                    masks[bk >> 6] |= np.uint64(1) << np.uint64(bk & 63)
+                for i in range(offsets[a], offsets[a + 1]):
+                    bk = token_buckets[indices[i]]
+                    w = tf[counts[i]] * idf[indices[i]] / na
+                    squares[bk] += w * w
+                    masks[SKETCH_SPLIT + (bk >> 6)] |= np.uint64(1) << np.uint64(bk & 63)
             current = a
         b = right[k]
+        if bounded:
+            n_sh = 0
+            for j in range(SKETCH_SPLIT):
+                x = sketches[b, j] & masks[j]
+                while x:
+                    n_sh += held[j * 64 + np.int64(trailing_zeros(x))]
+                    x &= x - np.uint64(1)
+            mass = 0.0
+            for j in range(SKETCH_SPLIT, sketches.shape[1]):
+                x = sketches[b, j] & masks[j]
+                while x:
+                    mass += squares[(j - SKETCH_SPLIT) * 64 + np.int64(trailing_zeros(x))]
+                    x &= x - np.uint64(1)
+            smaller = min(sh_offsets[a + 1] - sh_offsets[a], sh_offsets[b + 1] - sh_offsets[b])
+            most_contained = (n_sh / smaller if smaller > 0 else 0.0) + rule[4]
+            most_cosine = np.sqrt(min(mass, 1.0)) + rule[4]
+            if not ((most_cosine >= rule[0] and most_contained >= rule[1]) or most_cosine >= rule[2]
+                    or most_contained >= rule[3]):
+                cosine[k] = 0.0
+                shared_numbers[k] = 0
+                common[k] = 0
+                equal[k] = 0
+                skipped[k] = True
+                continue
+            skipped[k] = False
         nb_ = norms[b]
         m = 0
         shared = 0

@@ -28,6 +28,7 @@ SKETCH_SHINGLE_BITS = 1024
 SKETCH_TOKEN_BITS = 512
 SKETCH_WORDS = (SKETCH_SHINGLE_BITS + SKETCH_TOKEN_BITS) // 64
 assert (SKETCH_SHINGLE_BITS, SKETCH_TOKEN_BITS) == (1 << 10, 1 << 9)  # the compiled _sketch's shifts
+assert SKETCH_WORDS == kernels.SKETCH_WORDS
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 _EMPTY_U32 = np.zeros(0, dtype=np.uint32)
 
@@ -163,19 +164,11 @@ if _NUMBA:
                 j = chain[j]
         return n
 
-    @_jit
-    def _bucket(x, shift):  # pragma: no cover - compiled
-        x = np.uint64(x)
-        return np.int64(((x ^ (x >> np.uint64(31))) * _MIX) >> np.uint64(shift))
+    from dedup._jit import SKETCH_SHINGLE_BITS as _COMPILED_SHINGLE_BITS
+    from dedup._jit import sketch_bucket as _bucket
+    from dedup._jit import sketch_one as _sketch
 
-    @_jit
-    def _sketch(shingles, tokens, out):  # pragma: no cover - compiled
-        for i in range(shingles.shape[0]):
-            b = _bucket(shingles[i], 64 - 10)
-            out[b >> 6] |= np.uint64(1) << np.uint64(b & 63)
-        for i in range(tokens.shape[0]):
-            b = _bucket(tokens[i], 64 - 9) + SKETCH_SHINGLE_BITS
-            out[b >> 6] |= np.uint64(1) << np.uint64(b & 63)
+    assert _COMPILED_SHINGLE_BITS == SKETCH_SHINGLE_BITS
 
     from numba.cpython.unsafe.numbers import trailing_zeros  # (one instruction: the index of the lowest set bit)
 

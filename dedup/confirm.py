@@ -221,9 +221,24 @@ def number_agreement(
     return agreement, fewer < 3
 
 
+@dataclass(frozen=True)
+class Bounds:
+    """What lets :func:`score_corpus_pairs` pass over the pairs that cannot be copies: each document's
+    sketch (:func:`dedup.kernels.sketch_rows`), each token id's bucket in it, and the thresholds of
+    :func:`worded_alike` (the wording half of :func:`is_copy`, which only grows with both scores)."""
+
+    sketches: np.ndarray  # (documents, kernels.SKETCH_WORDS) uint64
+    token_buckets: np.ndarray  # int64, one per token id
+    cosine: float
+    overlap: float
+    strong_cosine: float
+    containment: float
+
+
 def score_corpus_pairs(
     pairs: np.ndarray, *, signatures: np.ndarray, counts: CountRows, shingles: ShingleBatch, df: np.ndarray,
-    documents: int, is_number: np.ndarray, block_bytes: int | None = None,
+    documents: int, is_number: np.ndarray, block_bytes: int | None = None, bounds: Bounds | None = None,
+    skipped: np.ndarray | None = None,
 ) -> PairScores:
     """:func:`score_pairs` of a corpus given by its count rows (whose TF-IDF weights, with the idf of
     ``documents`` documents of frequencies ``df``, are computed on the fly) and its shingle rows, in
@@ -233,7 +248,12 @@ def score_corpus_pairs(
     ``block_bytes`` bounds the memory the rows take: the documents are cut in blocks of about that
     many bytes of rows, and the pairs are scored one pair of blocks at a time, with both blocks'
     rows read into two buffers (the arrays may be :class:`dedup.parallel.DiskArray`, read by range:
-    nothing of the files stays mapped). None: all rows at once (arrays in memory are used as they are)."""
+    nothing of the files stays mapped). None: all rows at once (arrays in memory are used as they are).
+
+    With ``bounds``, a pair whose upper bounds of cosine and containment (from the right document's
+    sketch) fail :func:`worded_alike` is not scored: all its scores are 0, and it is marked in
+    ``skipped`` (bool, one per pair) when given. The pairs that :func:`is_copy` confirms, and their
+    scores, are the same as without bounds."""
     left, right = pairs[:, 0], pairs[:, 1]
     m = len(left)
     n = len(counts.offsets) - 1
@@ -246,17 +266,20 @@ def score_corpus_pairs(
     common, equal = np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64)
     sizes = shingles.sizes()
     blocks = rowblocks.blocks(counts, shingles, block_bytes)
+    skipped = np.empty(m, dtype=bool) if skipped is None else skipped
+    if bounds is None:
+        skipped[:] = False
     if len(blocks) == 1 and all(isinstance(a, np.ndarray) for a in (counts.indices, counts.counts, shingles.hashes)):
         kernels.tfidf_norms(counts.indices, counts.counts, counts.offsets, tf=tf, idf=idf, is_number=is_number,
                             needed=needed, norms=norms, numerics=numerics)
         cosine, shared, common, equal = kernels.score_rows(
             counts.indices, counts.counts, counts.offsets, shingles.hashes, shingles.offsets, signatures,
-            tf=tf, idf=idf, is_number=is_number, norms=norms, left=left, right=right,
+            tf=tf, idf=idf, is_number=is_number, norms=norms, left=left, right=right, **_bounding(bounds, None, skipped),
         )
     elif m:
         _score_by_blocks(left, right, signatures=signatures, counts=counts, shingles=shingles, blocks=blocks, tf=tf,
                          idf=idf, is_number=is_number, needed=needed, norms=norms, numerics=numerics,
-                         out=(cosine, shared, common, equal))
+                         out=(cosine, shared, common, equal), bounds=bounds, skipped=skipped)
     # (Built one array at a time, dropping what is used up: on large corpora these are the largest arrays.)
     jaccard = equal.astype(np.float64)
     del equal
@@ -275,10 +298,20 @@ def score_corpus_pairs(
                       numbers=numbers, few_numbers=few_numbers)
 
 
+def _bounding(bounds: Bounds | None, docs: rowblocks.BlockDocs | None, skipped: np.ndarray) -> dict[str, object]:
+    """kernels.score_rows' bounding arguments (the sketches of a block's documents when ``docs`` is given)."""
+    if bounds is None:
+        return {}
+    sketches = bounds.sketches if docs is None else docs.take(bounds.sketches)
+    return dict(sketches=sketches, token_buckets=bounds.token_buckets, skipped=skipped,
+                rule=(bounds.cosine, bounds.overlap, bounds.strong_cosine, bounds.containment))
+
+
 def _score_by_blocks(
     left: np.ndarray, right: np.ndarray, *, signatures: np.ndarray, counts: CountRows, shingles: ShingleBatch,
     blocks: list[tuple[int, int]], tf: np.ndarray, idf: np.ndarray, is_number: np.ndarray, needed: np.ndarray,
-    norms: np.ndarray, numerics: np.ndarray, out: tuple[np.ndarray, ...],
+    norms: np.ndarray, numerics: np.ndarray, out: tuple[np.ndarray, ...], bounds: Bounds | None = None,
+    skipped: np.ndarray | None = None,
 ) -> None:
     """score_corpus_pairs' scores of the pairs (``left``, ``right``) into ``out``, a pair of blocks of
     documents at a time (the norms and numeric counts of a block's documents are filled the first time
@@ -307,13 +340,16 @@ def _score_by_blocks(
                                         is_number=is_number, needed=needed[lo:hi], norms=norms[lo:hi],
                                         numerics=numerics[lo:hi])
                     normed[k] = True
+            marks = np.empty(len(picked), dtype=bool)
             parts = kernels.score_rows(
                 rows.indices, rows.counts, rows.offsets, rows.hashes, rows.shingle_offsets, docs.take(signatures),
                 tf=tf, idf=idf, is_number=is_number, norms=docs.take(norms), left=docs.local(left[picked]),
-                right=docs.local(right[picked]),
+                right=docs.local(right[picked]), **_bounding(bounds, docs, marks),
             )
             for target, part in zip(out, parts):
                 target[picked] = part
+            if bounds is not None and skipped is not None:
+                skipped[picked] = marks
 
 
 def score_pairs(

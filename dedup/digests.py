@@ -28,7 +28,6 @@ def find_digests(
     shingles: ShingleBatch,
     sigs: np.ndarray,
     candidates: np.ndarray,
-    containment: np.ndarray,
     confirmed: PairScores,
     *,
     tokens: TokenBatch,
@@ -53,10 +52,10 @@ def find_digests(
     unexplained part and quotes a passage of it: ``source_run`` consecutive
     shingles (stock phrases that templated reports share are shorter).
     A suspect marked in ``compilations`` (e.g. several datelines) is a
-    digest without further evidence. ``candidates`` are the (m, 2) candidate pairs, ``containment``
-    their shingle containment, ``confirmed`` the scores of the confirmed ones.
+    digest without further evidence. ``candidates`` are the (m, 2) candidate pairs, ``confirmed`` the
+    scores of the confirmed ones.
     """
-    evidence = digest_evidence(shingles, sigs, candidates, containment, confirmed, dominant_share=dominant_share,
+    evidence = digest_evidence(shingles, sigs, candidates, confirmed, dominant_share=dominant_share,
                                residual_threshold=residual_threshold, seed=seed, engine=engine)
     digest = evidence.suspect & (evidence.other_share >= source_share) & (evidence.source >= 0)
     for doc in np.flatnonzero(digest).tolist():
@@ -153,11 +152,34 @@ class Evidence:
     main_mates: dict[int, np.ndarray]
 
 
+def _related_candidates(shingles: ShingleBatch, candidates: np.ndarray, a: np.ndarray, b: np.ndarray, *,
+                        ask: np.ndarray) -> np.ndarray:
+    """For the pairs (a[k], b[k]) where ``ask`` is set: whether they are among the (m, 2) ``candidates`` and
+    share at least _RELATED of the smaller one's shingles (their containment, computed here for these few
+    pairs as :func:`dedup.confirm.score_pairs` computes it); False elsewhere."""
+    n64 = np.int64(len(shingles))
+    codes = np.minimum(candidates[:, 0], candidates[:, 1]) * n64 + np.maximum(candidates[:, 0], candidates[:, 1])
+    if len(codes) > 1 and not bool(np.all(codes[1:] > codes[:-1])):  # (candidate_pairs gives them sorted)
+        codes = kernels.unique(codes)
+    out = np.zeros(len(a), dtype=bool)
+    asked = np.flatnonzero(ask)
+    if not len(codes) or not len(asked):
+        return out
+    pair_code = np.minimum(a[asked], b[asked]) * n64 + np.maximum(a[asked], b[asked])
+    pos = np.minimum(np.searchsorted(codes, pair_code), len(codes) - 1)
+    asked = asked[codes[pos] == pair_code]
+    common = np.array([len(np.intersect1d(shingles.doc(int(x)), shingles.doc(int(y)), assume_unique=True))
+                       for x, y in zip(a[asked].tolist(), b[asked].tolist())], dtype=np.int64)
+    sizes = shingles.sizes()
+    smaller = np.minimum(sizes[a[asked]], sizes[b[asked]])
+    out[asked] = np.divide(common, smaller, out=np.zeros(len(asked)), where=smaller > 0) >= _RELATED
+    return out
+
+
 def digest_evidence(
     shingles: ShingleBatch,
     sigs: np.ndarray,
     candidates: np.ndarray,
-    containment: np.ndarray,
     confirmed: PairScores,
     *,
     dominant_share: float,
@@ -189,15 +211,12 @@ def digest_evidence(
     main = np.where(best_mate >= 0, story_of[np.maximum(best_mate, 0)], -1)
 
     # Residuals: what the partners of the main story leave unexplained. A partner is in the main
-    # story when its story is, or when it shares passages with the best partner directly.
+    # story when its story is, or when it shares passages with the best partner directly (they are
+    # a candidate pair sharing _RELATED of the smaller one's shingles).
     n64 = np.int64(n)
     left, right = candidates[:, 0], candidates[:, 1]
-    related = containment >= _RELATED
-    codes = kernels.unique(np.minimum(left[related], right[related]) * n64 + np.maximum(left[related], right[related]))
     best = best_mate[doc]
-    pair_code = np.minimum(mate, best) * n64 + np.maximum(mate, best)
-    pos = np.minimum(np.searchsorted(codes, pair_code), max(len(codes) - 1, 0))
-    near_best = (codes[pos] == pair_code) if len(codes) else np.zeros(len(doc), dtype=bool)
+    near_best = _related_candidates(shingles, candidates, mate, best, ask=suspect[doc] & (story_of[mate] != main[doc]))
     in_main = (story_of[mate] == main[doc]) | near_best
     doc_main, mate_main = doc[in_main], mate[in_main]
     order = np.argsort(doc_main, kind="stable")

@@ -63,6 +63,7 @@ def _compile() -> None:
         doc_frequency=_jit.doc_frequency,
         token_counts=_jit.token_counts,
         prefixed_words=_jit.prefixed_words,
+        sketch_rows=_jit.sketch_rows,
         tokenize=_jit.tokenize,
         first_ids=_jit.first_ids,
         count_rows=_jit.count_rows,
@@ -294,14 +295,20 @@ def tfidf_norms(
 def score_rows(
     indices: np.ndarray, counts: np.ndarray, offsets: np.ndarray, shingles: np.ndarray, shingle_offsets: np.ndarray,
     signatures: np.ndarray, *, tf: np.ndarray, idf: np.ndarray, is_number: np.ndarray, norms: np.ndarray,
-    left: np.ndarray, right: np.ndarray,
+    left: np.ndarray, right: np.ndarray, sketches: np.ndarray | None = None, token_buckets: np.ndarray | None = None,
+    rule: tuple[float, float, float, float] | None = None, skipped: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Scores of document pairs straight from a corpus's count rows (sorted token ids ``indices``
     with their ``counts``), sorted shingle rows and MinHash ``signatures``: (TF-IDF cosine, shared
     numeric tokens, shared shingles, equal signature slots) per pair. The weights are those of
     :func:`dedup.confirm.tfidf_weights` (``tf`` from :func:`sublinear_tf`, ``idf`` per token, rows
     divided by ``norms`` from :func:`tfidf_norms`), the cosine bit-identical to :func:`sparse_row_dots`
-    of that matrix. Pairs sorted by left document are fastest; they are split across threads."""
+    of that matrix. Pairs sorted by left document are fastest; they are split across threads.
+
+    With ``rule`` (the cosine, overlap, strong cosine and containment thresholds of
+    :func:`dedup.confirm.worded_alike`), each document's ``sketches`` (:func:`sketch_rows`) and each token
+    id's bucket (``token_buckets``), the pairs whose upper bounds fail the rule are not scored: they get
+    zeros and are marked in ``skipped`` (bool, one per pair) when given."""
     left = np.ascontiguousarray(left, dtype=np.int64)
     right = np.ascontiguousarray(right, dtype=np.int64)
     m = len(left)
@@ -309,12 +316,32 @@ def score_rows(
     shared = np.empty(m, dtype=np.int64)
     common = np.empty(m, dtype=np.int64)
     equal = np.empty(m, dtype=np.int64)
+    if rule is None:
+        sketches, token_buckets, thresholds = _NO_SKETCHES, _NO_BUCKETS, np.zeros(0)
+    else:
+        thresholds = np.array([*rule, BOUND_SLACK], dtype=np.float64)
+    marks = skipped if skipped is not None else np.empty(m if rule is not None else 0, dtype=bool)
     if m:
         weights = (offsets[right + 1] - offsets[right]) + (shingle_offsets[right + 1] - shingle_offsets[right]) + 16
         _run(_k("score_rows"), _ranges(weights, _threads()), indices, counts, offsets, tf, idf, is_number, norms,
              shingles, shingle_offsets, signatures, _table_bits(offsets, shingle_offsets), left, right, cosine, shared,
-             common, equal)
+             common, equal, sketches, token_buckets, thresholds, marks)
     return cosine, shared, common, equal
+
+
+SKETCH_WORDS = 24  # uint64 words of a sketch: 1,024 shingle buckets then 512 token buckets (dedup.bandmirror)
+BOUND_SLACK = 1e-9  # added to score bounds: rounding must never exclude a copy
+_NO_SKETCHES = np.zeros((0, SKETCH_WORDS), dtype=np.uint64)
+_NO_BUCKETS = np.zeros(0, dtype=np.int64)
+
+
+def sketch_rows(shingles: np.ndarray, shingle_offsets: np.ndarray, token_ids: np.ndarray, token_offsets: np.ndarray,
+                token_hashes: np.ndarray) -> np.ndarray:
+    """The sketch of each document of a batch (as :func:`dedup.bandmirror.sketch` makes one), given its
+    shingle hashes and its token ids into ``token_hashes``: (documents, SKETCH_WORDS) uint64."""
+    out = np.zeros((len(shingle_offsets) - 1, SKETCH_WORDS), dtype=np.uint64)
+    _k("sketch_rows")(shingles, shingle_offsets, token_ids, token_offsets, token_hashes, out)
+    return out
 
 
 _RESIDUAL_BITS = 26  # bits of the residual hashes' prefilter (8 MB)
@@ -525,10 +552,13 @@ def warm_up() -> None:
         norms, numerics, needed = np.ones(1), np.zeros(1, np.int64), np.ones(1, bool)
         tfidf_norms(rows[0], rows[1], rows[2], tf=sublinear_tf(1), idf=np.ones(1), is_number=np.zeros(1, bool),
                     needed=needed, norms=norms, numerics=numerics)
-        score_rows(rows[0], rows[1], rows[2], rows[3], rows[2], np.zeros((1, 2), np.uint32), tf=sublinear_tf(1),
-                   idf=np.ones(1), is_number=np.zeros(1, bool), norms=norms, left=pairs, right=pairs)
+        for rule in (None, (1.0, 1.0, 1.0, 1.0)):  # without and with bounds
+            score_rows(rows[0], rows[1], rows[2], rows[3], rows[2], np.zeros((1, 2), np.uint32), tf=sublinear_tf(1),
+                       idf=np.ones(1), is_number=np.zeros(1, bool), norms=norms, left=pairs, right=pairs,
+                       sketches=np.zeros((1, SKETCH_WORDS), np.uint64), token_buckets=np.zeros(1, np.int64), rule=rule)
     doc_frequency(ids, offsets, 1)
     token_counts(ids, hashes)
+    sketch_rows(np.zeros(1, np.uint32), np.array([0, 1], np.int64), ids, offsets, np.ones(1, np.uint64))
     prefixed_words(b" ab", prefix_table([b"ab"]))
     VocabTable().insert(hashes)
     from dedup.tokenize import char_classes

@@ -256,11 +256,13 @@ def prepare_chunk(texts: list[str], strip: bool, n: int, num_perm: int, seed: in
     df = kernels.doc_frequency(batch.ids, batch.offsets, len(batch.vocab), use_numba=fast)
     t2 = time.perf_counter()
     shingles, sigs = shingle_signatures(batch, n=n, num_perm=num_perm, seed=seed, engine="numba" if fast else "numpy")
+    # Sketches (for bounding pair scores) only on the compiled path: only the compiled scorer reads them.
+    sketches = kernels.sketch_rows(shingles.hashes, shingles.offsets, batch.ids, batch.offsets, batch.hashes) if fast else None
     t3 = time.perf_counter()
     return dict(
         compilations=compilations, ids=batch.ids, offsets=batch.offsets, vocab_hashes=batch.hashes,
         words=b"".join(encoded), word_lengths=word_lengths, numbers=numbers, df=df,
-        shingles=shingles.hashes, shingle_offsets=shingles.offsets, signatures=sigs,
+        shingles=shingles.hashes, shingle_offsets=shingles.offsets, signatures=sigs, sketches=sketches,
         seconds={"normalise": t1 - t0, "tokenise": t2 - t1, "fingerprint": t3 - t2},
     )
 
@@ -281,6 +283,7 @@ class Corpus:
     signatures: np.ndarray
     df: np.ndarray  # documents containing each vocabulary entry
     is_number: np.ndarray  # vocabulary entries made of digits
+    sketches: np.ndarray | None = None  # (documents, kernels.SKETCH_WORDS): buckets of shingles and tokens (compiled path)
     seconds: dict[str, float] = field(default_factory=dict)  # wall seconds per stage
     worker_seconds: dict[str, float] = field(default_factory=dict)  # summed over workers
     spilled: bool = False
@@ -317,6 +320,7 @@ class _Merger:
         self.shingle_sizes: list[np.ndarray] = []
         self.sigs = _Column("signatures.uint32", np.uint32)
         self.compilations: list[np.ndarray] = []
+        self.sketches: list[np.ndarray | None] = []
         self.num_perm = num_perm
         self.spill_bytes = spill_bytes
         self.tmpdir = tmpdir
@@ -358,6 +362,7 @@ class _Merger:
         self.shingle_sizes.append(np.diff(part["shingle_offsets"]))  # type: ignore[arg-type]
         self.sigs.append(np.asarray(part["signatures"]).ravel())
         self.compilations.append(part["compilations"])  # type: ignore[arg-type]
+        self.sketches.append(part.get("sketches"))  # type: ignore[arg-type]
         for k, v in part["seconds"].items():  # type: ignore[union-attr]
             self.worker_seconds[k] += v
         held = self.token_ids.nbytes() + self.shingles.nbytes() + self.count_ids.nbytes() + self.count_values.nbytes()
@@ -387,9 +392,13 @@ class _Merger:
                            offsets=offsets(self.count_sizes))
         sigs = self.sigs.finish(load=True).reshape(len(ids), self.num_perm)  # type: ignore[union-attr]
         comp = np.concatenate(self.compilations) if self.compilations else np.zeros(0, bool)
+        sketches = None
+        if self.sketches and all(part is not None for part in self.sketches):
+            sketches = np.concatenate(self.sketches)  # type: ignore[arg-type]
+        self.sketches = []
         return Corpus(
             ids=ids, dates=np.asarray(dates, dtype=np.float64), compilations=comp, tokens=tokens, counts=counts, shingles=shingles,
-            signatures=sigs, df=self.df[:size].copy(), is_number=self.numbers[:size].copy(),
+            signatures=sigs, df=self.df[:size].copy(), is_number=self.numbers[:size].copy(), sketches=sketches,
             worker_seconds=dict(self.worker_seconds), spilled=self.tmp is not None, _tmp=self.tmp,
         )
 

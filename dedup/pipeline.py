@@ -14,7 +14,7 @@ from dedup import kernels
 from dedup.candidates import candidate_pairs
 from dedup.clusters import link_stories, name_stories
 from dedup.digests import find_digests
-from dedup.confirm import (PairScores, gather_rows, is_copy, number_matrix, score_corpus_pairs, score_pairs,
+from dedup.confirm import (Bounds, PairScores, gather_rows, is_copy, number_matrix, score_corpus_pairs, score_pairs,
                            tfidf_weights)
 from dedup.document import Document
 from dedup.errors import OptionError
@@ -164,19 +164,18 @@ def cluster(
         release_memory()
         stages.done("candidates")
         say(f"scoring {len(pairs):,} candidate pairs")
-        scores = _score_corpus(pairs, corpus)
+        passed_over = np.zeros(len(pairs), dtype=bool)
+        scores = _score_corpus(pairs, corpus, options=options, skipped=passed_over)
         confirmed = scores.select(confirm(scores, options))
-        containment = scores.containment
-        del scores  # (of the unconfirmed pairs only their containment is read again)
+        del scores
         release_memory()
         stages.done("confirm")
         say(f"clustering {len(confirmed):,} confirmed pairs")
         # (Spilled shingles stay on disk: the digest guard reads them a block at a time.)
         stories = assign_stories(
-            pairs, containment, confirmed, tokens=corpus.tokens, shingles=corpus.shingles, sigs=sigs,
+            pairs, confirmed, tokens=corpus.tokens, shingles=corpus.shingles, sigs=sigs,
             dates=corpus.dates, compilations=corpus.compilations, options=options,
         )
-        del containment
         stages.done("cluster")
         result = _result(corpus.ids, confirmed, stories)
         stages.done("result")
@@ -187,6 +186,7 @@ def cluster(
         clusters=len(result.clusters),
         duplicates=n - len(result.clusters),
         candidate_pairs=len(pairs),
+        bounded_pairs=int(passed_over.sum()),  # candidate pairs whose score bounds ruled them out (not scored)
         confirmed_pairs=len(confirmed),
         digests=int(stories.digests.sum()),
         workers=(os.cpu_count() or 1) if workers is None else workers,
@@ -202,18 +202,22 @@ _SCORE_TOKENS = 8_000_000  # distinct tokens of the documents scored at once (bo
 SCORE_BLOCK_BYTES = 512 << 20  # rows of a spilled corpus in memory at once while scoring: two blocks of this size
 
 
-def _score_corpus(pairs: np.ndarray, corpus: Corpus, *, engine: str = "auto") -> PairScores:
+def _score_corpus(pairs: np.ndarray, corpus: Corpus, *, options: Options | None = None, engine: str = "auto",
+                  skipped: np.ndarray | None = None) -> PairScores:
     """:func:`dedup.confirm.score_pairs` for a prepared corpus (with the idf of the whole corpus).
 
     With numba, compiled passes score the pairs straight from the corpus's rows
     (:func:`dedup.confirm.score_corpus_pairs`; a spilled corpus's a pair of blocks at a time); otherwise in batches of pairs, each reading only its
-    documents' count rows and shingles and weighing only their TF-IDF rows. The scores are the same. (The
+    documents' count rows and shingles and weighing only their TF-IDF rows. The scores are the same,
+    except that with ``options`` the compiled passes give zeros to the pairs whose score bounds fail
+    the wording rule (marked in ``skipped``): the confirmed pairs are the same. (The
     compiled passes are taken for few pairs too once the kernels are loaded: the other path loads scikit-learn.)"""
     if kernels.use_kernels(engine, len(pairs), kernels.MIN_PAIRS) or (engine == "auto" and kernels.warm()):
         # (Spilled rows are read a pair of blocks at a time: memory holds two blocks, not the files.)
         return score_corpus_pairs(pairs, signatures=corpus.signatures, counts=corpus.counts, shingles=corpus.shingles,
                                   df=corpus.df, documents=len(corpus), is_number=corpus.is_number,
-                                  block_bytes=SCORE_BLOCK_BYTES if corpus.spilled else None)
+                                  block_bytes=SCORE_BLOCK_BYTES if corpus.spilled else None, bounds=_bounds(corpus, options),
+                                  skipped=skipped)
     m = len(pairs)
     sigs = corpus.signatures
     rows, shingles = corpus.counts, corpus.shingles
@@ -247,6 +251,18 @@ def _score_corpus(pairs: np.ndarray, corpus: Corpus, *, engine: str = "auto") ->
     if len(parts) == 1:
         return parts[0]
     return PairScores(**{name: np.concatenate([getattr(p, name) for p in parts]) for name in PairScores.__dataclass_fields__})
+
+
+def _bounds(corpus: Corpus, options: Options | None) -> Bounds | None:
+    """What lets the compiled scorer pass over the pairs that cannot be copies under ``options`` (the
+    scores of the unconfirmed pairs are read no further: the confirmed ones come out the same)."""
+    if options is None or corpus.sketches is None:
+        return None
+    from dedup.bandmirror import SKETCH_TOKEN_BITS, _buckets
+
+    return Bounds(sketches=corpus.sketches, token_buckets=_buckets(corpus.tokens.hashes, SKETCH_TOKEN_BITS),
+                  cosine=options.cosine, overlap=options.overlap, strong_cosine=options.strong_cosine,
+                  containment=options.containment)
 
 
 @dataclass(frozen=True)
@@ -325,7 +341,6 @@ class StoryAssignment:
 
 def assign_stories(
     candidates: np.ndarray,
-    containment: np.ndarray,
     confirmed: PairScores,
     *,
     tokens: TokenBatch,
@@ -337,15 +352,14 @@ def assign_stories(
 ) -> StoryAssignment:
     """Cluster step: digest guard, components, then naming by earliest member.
 
-    ``candidates`` are the (m, 2) candidate pairs and ``containment`` their shingle containment
-    (what the digest guard reads of the unconfirmed ones), ``confirmed`` the scores of the confirmed
-    pairs; ``compilations`` marks documents built like digests (several datelines)."""
+    ``candidates`` are the (m, 2) candidate pairs, ``confirmed`` the scores of the confirmed pairs (the
+    digest guard reads nothing else of the scores); ``compilations`` marks documents built like digests
+    (several datelines)."""
     n = len(shingles)
     digests = find_digests(
         shingles,
         sigs,
         candidates,
-        containment,
         confirmed,
         source_share=options.source_share,
         source_run=options.source_run,

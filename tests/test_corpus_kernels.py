@@ -41,19 +41,25 @@ def _shingles(docs: list[list[int]]) -> ShingleBatch:
     return ShingleBatch(hashes=np.concatenate(rows).astype(np.uint32), offsets=concat_offsets([len(r) for r in rows]))
 
 
-@settings(max_examples=150, deadline=None)
-@given(_DOCS, st.data())
-def test_scoring_from_count_rows_equals_scikit_learn(docs: list[list[int]], data: st.DataObject) -> None:
+def _corpus(docs: list[list[int]], data: st.DataObject) -> tuple[TokenBatch, ShingleBatch, np.ndarray, np.ndarray, CountRows,
+                                                              np.ndarray]:
+    """(tokens, shingles, signatures, some sorted pairs, count rows, numeric tokens) of documents."""
     tokens = _tokens(docs)
     shingles = _shingles(docs)
-    sigs = signatures(shingles, num_perm=16)
     n = len(docs)
     pairs = np.array(sorted(data.draw(st.sets(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), min_size=1))),
                      dtype=np.int64)
+    counts = CountRows.of(tokens, columns=len(tokens.vocab), engine="numpy")
+    return tokens, shingles, signatures(shingles, num_perm=16), pairs, counts, np.array([w.isdigit() for w in tokens.vocab])
+
+
+@settings(max_examples=150, deadline=None)
+@given(_DOCS, st.data())
+def test_scoring_from_count_rows_equals_scikit_learn(docs: list[list[int]], data: st.DataObject) -> None:
+    tokens, shingles, sigs, pairs, counts, is_number = _corpus(docs, data)
+    n = len(docs)
     expected = score_pairs(pairs, signatures=sigs, tfidf=tfidf_matrix(tokens), shingles=shingles, tokens=tokens,
                            engine="numpy")
-    counts = CountRows.of(tokens, columns=len(tokens.vocab), engine="numpy")
-    is_number = np.array([w.isdigit() for w in tokens.vocab])
     got = score_corpus_pairs(pairs, signatures=sigs, counts=counts, shingles=shingles, df=document_frequency(tokens),
                              documents=n, is_number=is_number)
     for name in expected.__dataclass_fields__:
@@ -75,6 +81,33 @@ def test_scoring_from_count_rows_equals_scikit_learn(docs: list[list[int]], data
                 assert np.array_equal(getattr(got, name), getattr(expected, name)), (block_bytes, name)
         for array in (on_disk[0].indices, on_disk[0].counts, on_disk[1].hashes):
             array.close()
+
+
+@settings(max_examples=150, deadline=None)
+@given(_DOCS, st.data())
+def test_bounded_scoring_passes_over_only_pairs_that_cannot_be_copies(docs: list[list[int]], data: st.DataObject) -> None:
+    """With bounds, a pair is either scored exactly as without them, or skipped (all zeros) because its
+    exact cosine and containment fail worded_alike: the confirmed pairs cannot change. In memory and by
+    blocks from files."""
+    from dedup.bandmirror import SKETCH_TOKEN_BITS, _buckets
+    from dedup.confirm import Bounds, worded_alike
+
+    tokens, shingles, sigs, pairs, counts, is_number = _corpus(docs, data)
+    common = dict(signatures=sigs, shingles=shingles, df=document_frequency(tokens), documents=len(docs), is_number=is_number)
+    expected = score_corpus_pairs(pairs, counts=counts, **common)
+    rule = dict(zip(("cosine", "overlap", "strong_cosine", "containment"),
+                    data.draw(st.tuples(*[st.sampled_from([0.0, 0.3, 0.55, 0.8, 1.0, 2.0])] * 4))))  # (2: never met)
+    bounds = Bounds(sketches=kernels.sketch_rows(shingles.hashes, shingles.offsets, tokens.ids, tokens.offsets, tokens.hashes),
+                    token_buckets=_buckets(tokens.hashes, SKETCH_TOKEN_BITS), **rule)
+    for block_bytes in (None, data.draw(st.sampled_from([1, 24, 100, 400]))):
+        skipped = np.empty(len(pairs), dtype=bool)
+        got = score_corpus_pairs(pairs, counts=counts, block_bytes=block_bytes, bounds=bounds, skipped=skipped, **common)
+        kept = ~skipped
+        for name in ("jaccard", "cosine", "containment", "common", "numbers", "few_numbers"):
+            assert np.array_equal(getattr(got, name)[kept], getattr(expected, name)[kept]), name
+        assert not worded_alike(expected.cosine[skipped], expected.containment[skipped], **rule).any()
+        assert not got.cosine[skipped].any() and not got.containment[skipped].any() and not got.common[skipped].any()
+        assert (got.left == expected.left).all() and (got.right == expected.right).all()
 
 
 def _plain_residual_sources(residuals, shingles, *, story, owner, owner_story, res_sigs, sigs, threshold, candidates):
@@ -127,3 +160,42 @@ def test_residual_scan_equals_lsh_query_and_intersections(docs, residual_docs, d
             disk.close()
         assert np.array_equal(common, plain[0])
         assert np.array_equal(doc, plain[1])
+
+
+@settings(max_examples=60, deadline=None)
+@given(_DOCS)
+def test_batch_sketches_equal_one_article_sketches(docs: list[list[int]]) -> None:
+    """kernels.sketch_rows gives each document the sketch the index makes of one article (numpy path)."""
+    from dedup import bandmirror
+
+    tokens = _tokens(docs)
+    shingles = _shingles(docs)
+    got = kernels.sketch_rows(shingles.hashes, shingles.offsets, tokens.ids, tokens.offsets, tokens.hashes)
+    with mock.patch.object(bandmirror, "_NUMBA", False):
+        for d in range(len(docs)):
+            own = tokens.hashes[np.unique(tokens.ids[tokens.offsets[d] : tokens.offsets[d + 1]])]
+            assert np.array_equal(got[d], bandmirror.sketch(shingles.doc(d), own)), d
+
+
+@settings(max_examples=100, deadline=None)
+@given(_DOCS, st.data())
+def test_related_candidates_are_candidate_pairs_sharing_a_fifth(docs: list[list[int]], data: st.DataObject) -> None:
+    """The digest guard's test of two partners (is the pair a candidate, sharing _RELATED of the smaller one's
+    shingles?) equals reading the containment that score_pairs gives every candidate pair."""
+    from dedup.digests import _RELATED, _related_candidates
+
+    shingles = _shingles(docs)
+    n = len(docs)
+    candidates = np.array(sorted(data.draw(st.sets(st.tuples(st.integers(0, n - 2), st.integers(1, n - 1)).filter(
+        lambda p: p[0] < p[1]), min_size=1))), dtype=np.int64)
+    a = np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=40)), dtype=np.int64)
+    b = np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=len(a), max_size=len(a))), dtype=np.int64)
+    ask = np.array(data.draw(st.lists(st.booleans(), min_size=len(a), max_size=len(a))))
+    tokens = _tokens(docs)
+    scores = score_pairs(candidates, signatures=signatures(shingles, num_perm=16), tfidf=tfidf_matrix(tokens),
+                         shingles=shingles, tokens=tokens, engine="numpy")
+    related = {(int(x), int(y)) for x, y, c in zip(candidates[:, 0], candidates[:, 1], scores.containment) if c >= _RELATED}
+    expected = [bool(k) and (min(x, y), max(x, y)) in related for x, y, k in zip(a.tolist(), b.tolist(), ask.tolist())]
+    assert _related_candidates(shingles, candidates, a, b, ask=ask).tolist() == expected
+    shuffled = candidates[::-1, ::-1]  # any order and orientation
+    assert _related_candidates(shingles, shuffled, a, b, ask=ask).tolist() == expected

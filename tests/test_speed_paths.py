@@ -202,6 +202,41 @@ def test_cluster_is_the_same_when_a_spilled_corpus_is_scored_by_blocks(monkeypat
         assert result.pairs == reference.pairs
 
 
+def _quoting_docs(count: int) -> list[Document]:
+    """Stories with copies, and articles that quote a passage of another story (candidates, not copies)."""
+    rng = np.random.default_rng(5)
+    vocab = [f"w{i}" for i in range(3000)]
+    stories = [list(rng.choice(vocab, 120)) for _ in range(count // 4)]
+    docs = []
+    for i in range(count):
+        s = int(rng.integers(len(stories)))
+        words = stories[s][: int(rng.integers(60, 120))]
+        if i % 3 == 0:
+            words = list(rng.choice(vocab, 90)) + stories[(s + 1) % len(stories)][:25]
+        docs.append(Document(id=f"d{i}", text=" ".join(words + list(rng.choice(vocab, 8)))))
+    return docs
+
+
+def test_cluster_is_the_same_when_score_bounds_pass_over_pairs(monkeypatch) -> None:
+    """The compiled scorer passes over the candidate pairs whose score bounds fail the wording rule (most of
+    them): the clusters, confirmed pairs and digests are those of scoring every pair, in memory and by blocks."""
+    docs = _quoting_docs(900)
+    monkeypatch.setattr(parallel, "CHUNK_DOCS", 64)  # several chunks: the compiled path, with sketches
+    monkeypatch.setattr(kernels, "MIN_PAIRS", 0)  # the compiled scorer, even for a few pairs
+    with monkeypatch.context() as patch:
+        patch.setattr(pipeline, "_bounds", lambda corpus, options: None)
+        reference = cluster(docs, workers=1)
+    assert reference.stats["bounded_pairs"] == 0
+    result = cluster(docs, workers=1)
+    assert 0 < result.stats["bounded_pairs"] < result.stats["candidate_pairs"]
+    assert (result.assignments, result.pairs, result.digests) == (reference.assignments, reference.pairs, reference.digests)
+    monkeypatch.setattr(parallel, "SPILL_BYTES", 1000)
+    monkeypatch.setattr(pipeline, "SCORE_BLOCK_BYTES", 5_000)
+    spilled = cluster(docs, workers=2)
+    assert spilled.stats["spilled"] == 1 and spilled.stats["bounded_pairs"] == result.stats["bounded_pairs"]
+    assert (spilled.assignments, spilled.pairs, spilled.digests) == (reference.assignments, reference.pairs, reference.digests)
+
+
 def test_streamed_corpus_equals_one_batch() -> None:
     docs = _docs(300)
     corpus = prepare_corpus(docs, shingle_size=3, num_perm=64, seed=1, strip_boilerplate=True, workers=2,
