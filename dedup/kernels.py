@@ -29,6 +29,10 @@ MIN_TOKENS = 200_000
 MIN_PAIRS = 20_000
 # Characters per group of documents the tokenizer works on at a time.
 TOKENIZE_GROUP = 1 << 18
+SKETCH_WORDS = 24  # uint64 words of a sketch: 1,024 shingle buckets then 512 token buckets (dedup.bandmirror)
+BOUND_SLACK = 1e-9  # added to score bounds: rounding must never exclude a copy
+_NO_SKETCHES = np.zeros((0, SKETCH_WORDS), dtype=np.uint64)  # (score_rows without bounds)
+_NO_BUCKETS = np.zeros(0, dtype=np.int64)
 
 _state: dict[str, object] = {}
 
@@ -327,12 +331,6 @@ def score_rows(
              shingles, shingle_offsets, signatures, _table_bits(offsets, shingle_offsets), left, right, cosine, shared,
              common, equal, sketches, token_buckets, thresholds, marks)
     return cosine, shared, common, equal
-
-
-SKETCH_WORDS = 24  # uint64 words of a sketch: 1,024 shingle buckets then 512 token buckets (dedup.bandmirror)
-BOUND_SLACK = 1e-9  # added to score bounds: rounding must never exclude a copy
-_NO_SKETCHES = np.zeros((0, SKETCH_WORDS), dtype=np.uint64)
-_NO_BUCKETS = np.zeros(0, dtype=np.int64)
 
 
 def sketch_rows(shingles: np.ndarray, shingle_offsets: np.ndarray, token_ids: np.ndarray, token_offsets: np.ndarray,

@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
+from dedup import kernels
 from dedup.bandmirror import SKETCH_WORDS, score_bounds, sketch
 from dedup.candidates import lsh_params
 from dedup.fingerprint import to_minhash
@@ -43,7 +44,6 @@ from dedup.store import (
 
 _FIELDS = ("story", "date", "added", "digest", "signature", "shingles", "tokens", "counts", "numbers")
 _BOUND_FROM = 1  # with more candidates than this, their score bounds are checked before reading them whole
-_SLACK = 1e-9  # added to the bounds: rounding must never exclude a copy
 
 # The LSH bucket of band b (1-based) of an article, in datasketch MinHashLSH's Redis layout: table
 # "<basename>_bucket_" + band number (big-endian uint16), bucket key = table name + band value, where
@@ -380,7 +380,7 @@ class RedisStore(Store):
             extra = 0 if indexed else 1
             table = np.frombuffer(b"".join(sketches), dtype="<u8").astype(np.uint64).reshape(len(ids), SKETCH_WORDS)
             containment, cosine = score_bounds(table, sizes, np.arange(len(ids)), record.shingles, record.tokens,
-                                               record.counts, query_df, documents + extra, extra, _SLACK)
+                                               record.counts, query_df, documents + extra, extra, kernels.BOUND_SLACK)
             wanted = [i for i, ok in zip(ids, plausible(containment, cosine).tolist()) if ok]
             found = []
             if wanted:

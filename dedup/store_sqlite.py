@@ -13,6 +13,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from dedup import kernels
 from dedup.bandmirror import SKETCH_WORDS, BandMirror, TokenCounts, score_bounds, sketch
 from dedup.pipeline import Options
 from dedup.store import (
@@ -73,7 +74,6 @@ _CHUNK = 900  # bound on SQL parameters per statement
 # than per article: the articles added since (seq > meta.df_seq) are counted again when opening.
 _DF_FLUSH = 4096
 _BOUND_FROM = 0  # with more candidates than this, their score bounds are checked before reading their rows
-_SLACK = 1e-9  # added to the bounds: rounding must never exclude a copy
 _WAL_BYTES = 4 << 20  # WAL size that triggers a checkpoint (SQLite's automatic default is about 4 MB)
 # The checkpointer is woken once the articles added since it was last woken have written about _WAL_BYTES to
 # the WAL (an article writes about 8 pages: its row, its overflow page, three index pages and the sequence), or
@@ -304,7 +304,7 @@ class SqliteStore(Store):
             # Read only the rows of candidates whose score bounds (from their sketches) could confirm them.
             extra = 0 if indexed else 1
             containment, cosine = score_bounds(self._sketches, self._sizes, seqs, record.shingles, record.tokens,
-                                               record.counts, query_df, documents + extra, extra, _SLACK)
+                                               record.counts, query_df, documents + extra, extra, kernels.BOUND_SLACK)
             seqs = seqs[plausible(containment, cosine)]
         if not len(seqs):
             return Lookup(Candidates.empty(num_perm), query_df, documents, indexed)
