@@ -12,6 +12,7 @@ from dedup import kernels
 from dedup.confirm import PairScores, worded_alike
 from dedup.document import Document, date_sort_key
 from dedup.errors import OptionError
+from dedup.normalize import count_datelines
 from dedup.fingerprint import EMPTY, estimate_jaccard
 from dedup.pipeline import ClusterResult, Options, Pair, Prepared, cluster, confirm, prepare
 from dedup.store import Commit, Conflict, IndexStateError, Lookup, Record, RWLock, Store, band_keys, numbers_tuple
@@ -49,11 +50,19 @@ class _Default:
 DEFAULT: Any = _Default()  # "use the index's default window"
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Query:
     record: Record
     bands: np.ndarray
-    compilation: bool
+    text: str  # (the raw text: its datelines are counted only when a decision needs them)
+    _compilation: bool | None = None
+
+    @property
+    def compilation(self) -> bool:
+        """Whether the article is built like a compilation (several datelines, see count_datelines)."""
+        if self._compilation is None:
+            self._compilation = count_datelines(self.text) >= 2
+        return self._compilation
 
 
 @dataclass(frozen=True)
@@ -348,11 +357,12 @@ class Index:
         if not docs:
             return []
         # A long-lived index amortises numba's one-off load: use the kernels even for one article.
-        prepared = prepare(list(docs), self._store.options, engine="numba" if kernels.available() else "numpy")
+        prepared = prepare(list(docs), self._store.options, engine="numba" if kernels.available() else "numpy",
+                           compilations=False)
         keys = band_keys(prepared.signatures, self._store.options)
         added = datetime.now(timezone.utc).timestamp()
         return [
-            _Query(record=record, bands=keys[i], compilation=bool(prepared.compilations[i]))
+            _Query(record=record, bands=keys[i], text=docs[i].text)
             for i, record in enumerate(_records(docs, prepared, added))
         ]
 

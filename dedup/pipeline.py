@@ -273,7 +273,7 @@ class Prepared:
     tokens: TokenBatch
     shingles: ShingleBatch
     signatures: np.ndarray
-    compilations: np.ndarray
+    compilations: np.ndarray | None  # (None when prepare() was asked not to count datelines)
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -286,12 +286,15 @@ def prepare(
     stages: _Stages | None = None,
     workers: int | None = 1,
     engine: str = "auto",
+    compilations: bool = True,
 ) -> Prepared:
     """Normalise, tokenise, shingle and fingerprint a batch of documents (no state kept between calls).
 
     ``workers`` > 1 (None: one per CPU) normalises and fingerprints chunks in
     worker processes; ``engine`` ("auto", "numba", "numpy") picks the
-    fingerprinting path (auto: numba for large batches). The result is the same."""
+    fingerprinting path (auto: numba for large batches). The result is the same.
+    ``compilations=False``: the documents' datelines are not counted (``Prepared.compilations`` is
+    None; the index counts them only for the few articles whose decision needs it)."""
     stages = stages or _Stages()
     if workers != 1 and len(documents) > CHUNK_DOCS:
         corpus = prepare_corpus(
@@ -306,7 +309,8 @@ def prepare(
         return Prepared(tokens=tokens, shingles=corpus.shingles, signatures=corpus.signatures,
                         compilations=corpus.compilations)
     texts = [normalize(d.text, strip_boilerplate=options.strip_boilerplate) for d in documents]
-    compilations = np.fromiter((count_datelines(d.text) >= 2 for d in documents), dtype=bool, count=len(documents))
+    marked = (np.fromiter((count_datelines(d.text) >= 2 for d in documents), dtype=bool, count=len(documents))
+              if compilations else None)
     stages.done("normalise")
     tokens = tokenize_batch(texts, engine=engine)
     del texts
@@ -315,7 +319,7 @@ def prepare(
         tokens, n=options.shingle_size, num_perm=options.num_perm, seed=options.seed, engine=engine
     )
     stages.done("fingerprint")
-    return Prepared(tokens=tokens, shingles=shingles, signatures=sigs, compilations=compilations)
+    return Prepared(tokens=tokens, shingles=shingles, signatures=sigs, compilations=marked)
 
 
 def confirm(scores: PairScores, options: Options) -> np.ndarray:

@@ -113,6 +113,21 @@ def test_remove_restores_document_frequencies_and_keeps_story_id() -> None:
         assert index.add(a).cluster_id == A
 
 
+def test_a_compilation_quoting_one_story_is_a_digest_as_in_cluster() -> None:
+    """An article that several datelines make a compilation and that its one matching story does not explain
+    is a digest (the index counts its datelines only when its decision needs them); with one dateline the
+    same text joins the story. Both as `dedup cluster` decides."""
+    one, other, _short = story_words()
+    quoted, rest = " ".join(one[: len(one) * 7 // 10]), " ".join(w + "x" for w in other[:120])
+    for second, digest in (("LONDON (Reuters) - ", True), ("", False)):
+        docs = [Document(id="a", text=" ".join(one)), Document(id="q", text=f"PARIS (AFP) - {quoted}\n\n{second}{rest}")]
+        with Index() as index:
+            joined = [index.add(d) for d in docs][1]
+            assert index.get("q").digest is digest and (joined is None) is digest
+            assert {d.id: index.cluster_of(d.id) for d in docs} == cluster(docs).assignments
+        assert ("q" in cluster(docs).digests) is digest
+
+
 def test_digest_quoting_two_stories_merges_nothing() -> None:
     one, other, _short = story_words()
     docs = [
