@@ -678,6 +678,11 @@ def _buckets(values: np.ndarray, bits: int) -> np.ndarray:
     return (x >> np.uint64(64 - bits.bit_length() + 1)).astype(np.int64)
 
 
+def token_buckets(hashes: np.ndarray) -> np.ndarray:
+    """The bucket of each token hash in the token half of a sketch (int64)."""
+    return _buckets(hashes, SKETCH_TOKEN_BITS)
+
+
 def sketch(shingles: np.ndarray, tokens: np.ndarray) -> np.ndarray:
     """An article's sketch (``SKETCH_WORDS`` uint64): bitmaps of its shingles' and its tokens' buckets."""
     if _NUMBA:

@@ -89,7 +89,7 @@ def test_bounded_scoring_passes_over_only_pairs_that_cannot_be_copies(docs: list
     """With bounds, a pair is either scored exactly as without them, or skipped (all zeros) because its
     exact cosine and containment fail worded_alike: the confirmed pairs cannot change. In memory and by
     blocks from files."""
-    from dedup.bandmirror import SKETCH_TOKEN_BITS, _buckets
+    from dedup.bandmirror import token_buckets
     from dedup.confirm import Bounds, worded_alike
 
     tokens, shingles, sigs, pairs, counts, is_number = _corpus(docs, data)
@@ -98,7 +98,7 @@ def test_bounded_scoring_passes_over_only_pairs_that_cannot_be_copies(docs: list
     rule = dict(zip(("cosine", "overlap", "strong_cosine", "containment"),
                     data.draw(st.tuples(*[st.sampled_from([0.0, 0.3, 0.55, 0.8, 1.0, 2.0])] * 4))))  # (2: never met)
     bounds = Bounds(sketches=kernels.sketch_rows(shingles.hashes, shingles.offsets, tokens.ids, tokens.offsets, tokens.hashes),
-                    token_buckets=_buckets(tokens.hashes, SKETCH_TOKEN_BITS), **rule)
+                    token_buckets=token_buckets(tokens.hashes), **rule)
     for block_bytes in (None, data.draw(st.sampled_from([1, 24, 100, 400]))):
         skipped = np.empty(len(pairs), dtype=bool)
         got = score_corpus_pairs(pairs, counts=counts, block_bytes=block_bytes, bounds=bounds, skipped=skipped, **common)
