@@ -2,6 +2,12 @@
 
 Module-level functions with module-level constants, so that ``cache=True`` stores
 the compiled code on disk and later processes load it instead of compiling.
+
+numba checks a cached kernel against its own file only: the kernels of
+:mod:`dedup.bandmirror` compile in ``sketch_bucket``, ``sketch_one`` and
+``_lower_bound`` from here, so after changing those, delete
+``dedup/__pycache__/bandmirror*.nb*`` (an install writes every file anew, which
+invalidates all of them).
 """
 
 import numba as nb
