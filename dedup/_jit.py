@@ -292,6 +292,20 @@ def first_ids(keys, start, table_keys, table_vals, out, next_id):
 
 
 @nb.njit(**_OPTS)
+def has_gaps(text):
+    """Whether ``text`` (bytes) holds two spaces, a space next to a newline, or three newlines in a row."""
+    for p in range(text.shape[0] - 1):
+        c = text[p]
+        if c == 32:
+            if text[p + 1] == 32 or text[p + 1] == 10:
+                return True
+        elif c == 10:
+            if text[p + 1] == 32 or (text[p + 1] == 10 and p + 2 < text.shape[0] and text[p + 2] == 10):
+                return True
+    return False
+
+
+@nb.njit(**_OPTS)
 def prefixed_words(text, directory, values, masks, out):
     """Positions p of ``text`` (bytes) holding a space followed by one of the prefixes (up to 8 bytes, packed
     little-endian in ``values`` under ``masks``; those starting with bytes x, y are

@@ -67,6 +67,7 @@ def _compile() -> None:
         doc_frequency=_jit.doc_frequency,
         token_counts=_jit.token_counts,
         prefixed_words=_jit.prefixed_words,
+        has_gaps=_jit.has_gaps,
         sketch_rows=_jit.sketch_rows,
         tokenize=_jit.tokenize,
         first_ids=_jit.first_ids,
@@ -448,6 +449,11 @@ def loaded() -> bool:
     return _state.get("ok") is True
 
 
+def has_gaps(text: bytes) -> bool:
+    """Whether ``text`` holds two spaces, a space next to a newline, or three newlines in a row."""
+    return bool(_k("has_gaps")(np.frombuffer(text, dtype=np.uint8)))
+
+
 def prefixed_words(text: bytes, table: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
     """Positions in ``text`` of a space followed by one of the byte prefixes of ``table`` (see
     :func:`prefix_table`), in order."""
@@ -558,6 +564,7 @@ def warm_up() -> None:
     token_counts(ids, hashes)
     sketch_rows(np.zeros(1, np.uint32), np.array([0, 1], np.int64), ids, offsets, np.ones(1, np.uint64))
     prefixed_words(b" ab", prefix_table([b"ab"]))
+    has_gaps(b"a  b")
     VocabTable().insert(hashes)
     from dedup.tokenize import char_classes
 

@@ -6,6 +6,7 @@ import html
 import re
 import unicodedata
 
+from dedup import kernels
 from dedup.pagenoise import strip_page_boilerplate
 
 __all__ = ["normalize", "strip_boilerplate"]
@@ -484,7 +485,16 @@ def _clean(text: str, *, spaced: bool = False) -> str:
 
 
 def _collapse(text: str) -> str:
-    """Runs of spaces as one, no space next to a newline, at most one blank line, no space or newline at either end."""
+    """Runs of spaces as one, no space next to a newline, at most one blank line, no space or newline at either end.
+
+    With the kernels in use, a Latin-1 text is first checked in one compiled pass: most need nothing but the
+    strip (CPython's searches below stop at every space: ~20 us on 4 KB)."""
+    if kernels.loaded():
+        try:
+            if not kernels.has_gaps(text.encode("latin-1")):
+                return text.strip(" \n")
+        except UnicodeEncodeError:
+            pass  # beyond Latin-1: the searches below
     while "  " in text:
         text = text.replace("    ", " ").replace("  ", " ")
     text = text.replace(" \n", "\n").replace("\n ", "\n")

@@ -514,3 +514,22 @@ def test_grouped_alternations_match_like_the_flat_ones(text: str) -> None:
     for start in range(len(text) + 1):
         a, b = flat.match(text, start), grouped.match(text, start)
         assert (a and a.span()) == (b and b.span())
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from([" ", "  ", "\n", "\n\n", "\n\n\n", " \n", "\n ", "a", "bc", "é", "\u0100", "\t"]),
+                max_size=30).map("".join))
+def test_collapse_checked_by_the_kernel_equals_the_searches(text: str) -> None:
+    """With the kernels in use, _collapse first asks a compiled pass whether a Latin-1 text needs more than a
+    strip; the result is the plain searches' result."""
+    from unittest import mock
+
+    from dedup import kernels
+    from dedup.normalize import _collapse
+
+    if not kernels.available():
+        pytest.skip("numba not installed")
+    with mock.patch.object(kernels, "loaded", lambda: False):
+        expected = _collapse(text)
+    assert _collapse(text) == expected
+    assert kernels.has_gaps(text.encode("utf-8")) == any(g in text for g in ("  ", " \n", "\n ", "\n\n\n"))
