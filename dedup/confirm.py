@@ -252,8 +252,9 @@ def score_corpus_pairs(
 
     With ``bounds``, a pair whose upper bounds of cosine and containment (from the right document's
     sketch) fail :func:`worded_alike` is not scored: all its scores are 0, and it is marked in
-    ``skipped`` (bool, one per pair) when given. The pairs that :func:`is_copy` confirms, and their
-    scores, are the same as without bounds."""
+    ``skipped`` (bool, one per pair) when given; the bounds are dropped after a trial if they pass over
+    too few pairs (:class:`_BoundsTrial`). The pairs that :func:`is_copy` confirms, and their scores, are
+    the same as without bounds."""
     left, right = pairs[:, 0], pairs[:, 1]
     m = len(left)
     n = len(counts.offsets) - 1
@@ -267,19 +268,25 @@ def score_corpus_pairs(
     sizes = shingles.sizes()
     blocks = rowblocks.blocks(counts, shingles, block_bytes)
     skipped = np.empty(m, dtype=bool) if skipped is None else skipped
-    if bounds is None:
-        skipped[:] = False
+    skipped[:] = False
+    trial = _BoundsTrial(bounds, m)
     if len(blocks) == 1 and all(isinstance(a, np.ndarray) for a in (counts.indices, counts.counts, shingles.hashes)):
         kernels.tfidf_norms(counts.indices, counts.counts, counts.offsets, tf=tf, idf=idf, is_number=is_number,
                             needed=needed, norms=norms, numerics=numerics)
-        cosine, shared, common, equal = kernels.score_rows(
-            counts.indices, counts.counts, counts.offsets, shingles.hashes, shingles.offsets, signatures,
-            tf=tf, idf=idf, is_number=is_number, norms=norms, left=left, right=right, **_bounding(bounds, None, skipped),
-        )
+        for lo, hi in ((0, min(trial.size, m)), (min(trial.size, m), m)):  # the trial's pairs, then the others
+            if hi > lo:
+                parts = kernels.score_rows(
+                    counts.indices, counts.counts, counts.offsets, shingles.hashes, shingles.offsets, signatures,
+                    tf=tf, idf=idf, is_number=is_number, norms=norms, left=left[lo:hi], right=right[lo:hi],
+                    **_bounding(trial.bounds, None, skipped[lo:hi]),
+                )
+                for target, part in zip((cosine, shared, common, equal), parts):
+                    target[lo:hi] = part
+                trial.record(skipped[lo:hi])
     elif m:
         _score_by_blocks(left, right, signatures=signatures, counts=counts, shingles=shingles, blocks=blocks, tf=tf,
                          idf=idf, is_number=is_number, needed=needed, norms=norms, numerics=numerics,
-                         out=(cosine, shared, common, equal), bounds=bounds, skipped=skipped)
+                         out=(cosine, shared, common, equal), trial=trial, skipped=skipped)
     # (Built one array at a time, dropping what is used up: on large corpora these are the largest arrays.)
     jaccard = equal.astype(np.float64)
     del equal
@@ -298,6 +305,31 @@ def score_corpus_pairs(
                       numbers=numbers, few_numbers=few_numbers)
 
 
+BOUNDS_TRIAL = (50_000, 0.02)  # the pairs scored with bounds before they are judged: at least this many, this share
+BOUNDS_WORTH = 0.4  # the share of those the bounds must pass over for them to be kept
+
+
+class _BoundsTrial:
+    """Bounds cost ~1/8 of an exact score per pair: they are kept only while they pass over enough pairs. The
+    first pairs are scored with them; if they passed over less than BOUNDS_WORTH of those, the rest are scored
+    without (the result is the same either way). Real news, where most candidate pairs are chance LSH
+    collisions, keeps them; a corpus of articles that share whole paragraphs may not."""
+
+    def __init__(self, bounds: Bounds | None, pairs: int) -> None:
+        self.bounds = bounds
+        self.size = max(BOUNDS_TRIAL[0], int(pairs * BOUNDS_TRIAL[1]))
+        self.seen = self.passed = 0
+
+    def record(self, skipped: np.ndarray) -> None:
+        """Count the pairs just scored (``skipped``: those the bounds passed over) and judge once enough are."""
+        if self.bounds is None:
+            return
+        self.seen += len(skipped)
+        self.passed += int(np.count_nonzero(skipped))
+        if self.seen >= self.size and self.passed < BOUNDS_WORTH * self.seen:
+            self.bounds = None
+
+
 def _bounding(bounds: Bounds | None, docs: rowblocks.BlockDocs | None, skipped: np.ndarray) -> dict[str, object]:
     """kernels.score_rows' bounding arguments (the sketches of a block's documents when ``docs`` is given)."""
     if bounds is None:
@@ -310,7 +342,7 @@ def _bounding(bounds: Bounds | None, docs: rowblocks.BlockDocs | None, skipped: 
 def _score_by_blocks(
     left: np.ndarray, right: np.ndarray, *, signatures: np.ndarray, counts: CountRows, shingles: ShingleBatch,
     blocks: list[tuple[int, int]], tf: np.ndarray, idf: np.ndarray, is_number: np.ndarray, needed: np.ndarray,
-    norms: np.ndarray, numerics: np.ndarray, out: tuple[np.ndarray, ...], bounds: Bounds | None = None,
+    norms: np.ndarray, numerics: np.ndarray, out: tuple[np.ndarray, ...], trial: _BoundsTrial | None = None,
     skipped: np.ndarray | None = None,
 ) -> None:
     """score_corpus_pairs' scores of the pairs (``left``, ``right``) into ``out``, a pair of blocks of
@@ -340,7 +372,8 @@ def _score_by_blocks(
                                         is_number=is_number, needed=needed[lo:hi], norms=norms[lo:hi],
                                         numerics=numerics[lo:hi])
                     normed[k] = True
-            marks = np.empty(len(picked), dtype=bool)
+            bounds = trial.bounds if trial is not None else None
+            marks = np.zeros(len(picked), dtype=bool)
             parts = kernels.score_rows(
                 rows.indices, rows.counts, rows.offsets, rows.hashes, rows.shingle_offsets, docs.take(signatures),
                 tf=tf, idf=idf, is_number=is_number, norms=docs.take(norms), left=docs.local(left[picked]),
@@ -348,8 +381,10 @@ def _score_by_blocks(
             )
             for target, part in zip(out, parts):
                 target[picked] = part
-            if bounds is not None and skipped is not None:
-                skipped[picked] = marks
+            if bounds is not None:
+                trial.record(marks)  # type: ignore[union-attr]
+                if skipped is not None:
+                    skipped[picked] = marks
 
 
 def score_pairs(

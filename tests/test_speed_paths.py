@@ -237,6 +237,29 @@ def test_cluster_is_the_same_when_score_bounds_pass_over_pairs(monkeypatch) -> N
     assert (spilled.assignments, spilled.pairs, spilled.digests) == (reference.assignments, reference.pairs, reference.digests)
 
 
+def test_bounds_that_pass_over_too_few_pairs_are_dropped(monkeypatch) -> None:
+    """After a trial of the first pairs, bounds that passed over too few of them are not used for the rest
+    (they cost more than they save); the clusters stay the same, in memory and by blocks."""
+    from dedup import confirm
+
+    docs = _quoting_docs(900)
+    monkeypatch.setattr(parallel, "CHUNK_DOCS", 64)
+    monkeypatch.setattr(kernels, "MIN_PAIRS", 0)
+    kept = cluster(docs, workers=1)
+    monkeypatch.setattr(confirm, "BOUNDS_TRIAL", (40, 0.0))
+    monkeypatch.setattr(confirm, "BOUNDS_WORTH", 0.0)  # always worth it: kept after the trial
+    assert cluster(docs, workers=1).stats["bounded_pairs"] == kept.stats["bounded_pairs"] > 40
+    monkeypatch.setattr(confirm, "BOUNDS_WORTH", 1.01)  # never worth it: dropped after the trial
+    dropped = cluster(docs, workers=1)
+    assert 0 < dropped.stats["bounded_pairs"] <= 40
+    assert (dropped.assignments, dropped.pairs, dropped.digests) == (kept.assignments, kept.pairs, kept.digests)
+    monkeypatch.setattr(parallel, "SPILL_BYTES", 1000)
+    monkeypatch.setattr(pipeline, "SCORE_BLOCK_BYTES", 5_000)  # by blocks: judged after the first pair of blocks
+    by_blocks = cluster(docs, workers=1)
+    assert by_blocks.stats["spilled"] == 1 and 0 < by_blocks.stats["bounded_pairs"] < kept.stats["bounded_pairs"]
+    assert (by_blocks.assignments, by_blocks.pairs, by_blocks.digests) == (kept.assignments, kept.pairs, kept.digests)
+
+
 def test_streamed_corpus_equals_one_batch() -> None:
     docs = _docs(300)
     corpus = prepare_corpus(docs, shingle_size=3, num_perm=64, seed=1, strip_boilerplate=True, workers=2,
