@@ -273,7 +273,8 @@ def score_corpus_pairs(
     if len(blocks) == 1 and all(isinstance(a, np.ndarray) for a in (counts.indices, counts.counts, shingles.hashes)):
         kernels.tfidf_norms(counts.indices, counts.counts, counts.offsets, tf=tf, idf=idf, is_number=is_number,
                             needed=needed, norms=norms, numerics=numerics)
-        for lo, hi in ((0, min(trial.size, m)), (min(trial.size, m), m)):  # the trial's pairs, then the others
+        cut = min(trial.size, m) if bounds is not None else m
+        for lo, hi in ((0, cut), (cut, m)):  # the trial's pairs, then the others
             if hi > lo:
                 parts = kernels.score_rows(
                     counts.indices, counts.counts, counts.offsets, shingles.hashes, shingles.offsets, signatures,
