@@ -577,9 +577,3 @@ def warm_up() -> None:
         gather(values, np.zeros(1, np.int64), np.array([0, 1], np.int64))
         values.flags.writeable = False  # read-only, as mapped from a spilled file
         gather(values, np.zeros(1, np.int64), np.array([0, 1], np.int64))
-    _state["warm"] = True
-
-
-def warm() -> bool:
-    """Whether :func:`warm_up` has loaded every kernel in this process (then even small inputs take them)."""
-    return bool(_state.get("warm"))

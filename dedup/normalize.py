@@ -7,7 +7,7 @@ import re
 import unicodedata
 
 from dedup import kernels
-from dedup.pagenoise import strip_page_boilerplate
+from dedup.pagenoise import latin1, strip_page_boilerplate
 
 __all__ = ["normalize", "strip_boilerplate"]
 
@@ -59,10 +59,8 @@ assert min(_FOLD) > 0xFF
 
 def _rare(text: str) -> frozenset[int] | None:
     """The code points of ``text`` not in _PLAIN; None when some are beyond Latin-1."""
-    try:
-        return frozenset(text.encode("latin-1").translate(None, _PLAIN))
-    except UnicodeEncodeError:
-        return None
+    data = latin1(text)
+    return None if data is None else frozenset(data.translate(None, _PLAIN))
 
 
 def _unify(text: str, rare: frozenset[int] | None) -> str:
@@ -489,12 +487,9 @@ def _collapse(text: str) -> str:
 
     With the kernels in use, a Latin-1 text is first checked in one compiled pass: most need nothing but the
     strip (CPython's searches below stop at every space: ~20 us on 4 KB)."""
-    if kernels.loaded():
-        try:
-            if not kernels.has_gaps(text.encode("latin-1")):
-                return text.strip(" \n")
-        except UnicodeEncodeError:
-            pass  # beyond Latin-1: the searches below
+    data = latin1(text) if kernels.loaded() else None  # (beyond Latin-1: the searches below)
+    if data is not None and not kernels.has_gaps(data):
+        return text.strip(" \n")
     while "  " in text:
         text = text.replace("    ", " ").replace("  ", " ")
     text = text.replace(" \n", "\n").replace("\n ", "\n")

@@ -9,6 +9,8 @@ import re
 
 import numpy as np
 
+from dedup import kernels
+
 # Words that, two in one sentence, mark a consent/paywall/bot-check sentence rather than news.
 # Stems cover inflections; languages: en, de, fr, es, it, pl, tr, ru, ar, pt, nl.
 _WEAK = (
@@ -122,6 +124,14 @@ def _skeleton_words(pattern: str) -> str:
 _SKELETON_RE = re.compile(rf" (?:{_skeleton_words(_STRONG.lower() + '|' + _WEAK.lower())})(?!\w)")
 
 
+def latin1(text: str) -> bytes | None:
+    """``text`` encoded as Latin-1, or None when it has characters beyond Latin-1."""
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return None
+
+
 def _literal_prefixes(word: str) -> list[str]:
     """Literal strings one of which starts every string the skeleton word ``word`` (a regex) matches: optional
     characters ("s?") and classes of single characters ("[ií]") are expanded, and each variant ends before
@@ -160,16 +170,11 @@ def _literal_prefixes(word: str) -> list[str]:
 def _prefix_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The compiled quick scan's table: the first (up to 8) bytes of the literal prefixes of the skeleton's words
     (those in Latin-1: the others cannot occur in a Latin-1 text)."""
-    from dedup import kernels
-
     words = [branch.replace("-", " ") for branch in _branches(_STRONG.lower() + "|" + _WEAK.lower())]
     prefixes = set()
     for word in words:
-        for prefix in _literal_prefixes(word):
-            try:
-                prefixes.add(prefix.encode("latin-1")[:8])
-            except UnicodeEncodeError:
-                continue
+        for prefix in filter(None, map(latin1, _literal_prefixes(word))):
+            prefixes.add(prefix[:8])
     assert all(len(p) >= 2 for p in prefixes), "every word needs a literal prefix of two characters"
     return kernels.prefix_table(sorted(prefixes))
 
@@ -181,14 +186,12 @@ def _quick_matches(text: str) -> list[re.Match[str]] | None:
     When the compiled kernels are in use, the quick scan is a compiled pass that finds the word starts of the
     skeleton whose first bytes are one of its words' literal prefixes (a superset of where the skeleton regex
     matches: the extra places are tried by _ANY_RE and fail)."""
-    from dedup import kernels
-
     if not kernels.loaded():
         return _quick_matches_regex(text)
-    try:
-        skeleton = b" " + text.encode("latin-1").translate(_SKELETON)
-    except UnicodeEncodeError:
+    data = latin1(text)
+    if data is None:
         return None
+    skeleton = b" " + data.translate(_SKELETON)
     out = []
     low = ""
     end = 0
@@ -205,10 +208,10 @@ def _quick_matches(text: str) -> list[re.Match[str]] | None:
 
 def _quick_matches_regex(text: str) -> list[re.Match[str]] | None:
     """:func:`_quick_matches` with the skeleton regex as the quick scan."""
-    try:
-        skeleton = " " + text.encode("latin-1").translate(_SKELETON).decode("latin-1")
-    except UnicodeEncodeError:
+    data = latin1(text)
+    if data is None:
         return None
+    skeleton = " " + data.translate(_SKELETON).decode("latin-1")
     out = []
     low = ""
     quick = _SKELETON_RE.search(skeleton)

@@ -211,8 +211,8 @@ def _score_corpus(pairs: np.ndarray, corpus: Corpus, *, options: Options | None 
     documents' count rows and shingles and weighing only their TF-IDF rows. The scores are the same,
     except that with ``options`` the compiled passes give zeros to the pairs whose score bounds fail
     the wording rule (marked in ``skipped``): the confirmed pairs are the same. (The
-    compiled passes are taken for few pairs too once the kernels are loaded: the other path loads scikit-learn.)"""
-    if kernels.use_kernels(engine, len(pairs), kernels.MIN_PAIRS) or (engine == "auto" and kernels.warm()):
+    compiled passes are taken for few pairs too once the kernels are in use: the other path loads scikit-learn.)"""
+    if kernels.use_kernels(engine, len(pairs), kernels.MIN_PAIRS) or (engine == "auto" and kernels.loaded()):
         # (Spilled rows are read a pair of blocks at a time: memory holds two blocks, not the files.)
         return score_corpus_pairs(pairs, signatures=corpus.signatures, counts=corpus.counts, shingles=corpus.shingles,
                                   df=corpus.df, documents=len(corpus), is_number=corpus.is_number,

@@ -178,7 +178,7 @@ def test_cluster_is_the_same_with_workers_spilling_and_batched_scoring(monkeypat
     monkeypatch.setattr(parallel, "SPILL_BYTES", 1000)
     monkeypatch.setattr(pipeline, "_SCORE_TOKENS", 5000)
     for workers in (1, 2):
-        monkeypatch.setitem(kernels._state, "warm", False)  # (after a warm-up even few pairs take the kernels)
+        monkeypatch.setattr(kernels, "loaded", lambda: False)  # (once numba is in use even few pairs take the kernels)
         result = cluster(docs, workers=workers)
         assert result.stats["spilled"] == 1
         assert result.assignments == reference.assignments
