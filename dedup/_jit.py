@@ -762,3 +762,36 @@ def residual_sources(res_hashes, res_rows, bitmap, shift, first, bucket_shift, s
                 if _found_by_lsh(res_sigs, sigs, r, d, bands, width, cand_codes, n):
                     best_common[r] = c
                     best_doc[r] = d
+
+
+@nb.njit(**_OPTS)
+def _root(parent, x):
+    """The root of ``x``'s tree, halving the path on the way."""
+    while parent[x] != x:
+        parent[x] = parent[parent[x]]
+        x = parent[x]
+    return x
+
+
+@nb.njit(**_OPTS)
+def components(n, left, right, labels):
+    """Connected components of ``n`` nodes joined by the edges ``left[e]``-``right[e]`` (union-find, every
+    tree rooted at its smallest node): ``labels`` numbers them 0, 1, ... in order of their smallest node,
+    as scipy's connected_components does. Returns how many there are."""
+    parent = np.arange(n)
+    for e in range(left.shape[0]):
+        a = _root(parent, left[e])
+        b = _root(parent, right[e])
+        if a < b:
+            parent[b] = a
+        elif b < a:
+            parent[a] = b
+    k = 0
+    for i in range(n):
+        r = _root(parent, i)
+        if r == i:
+            labels[i] = k
+            k += 1
+        else:
+            labels[i] = labels[r]  # (r < i: labelled already)
+    return k

@@ -5,12 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import sparse
-from scipy.sparse.csgraph import connected_components
+
+from dedup import kernels
 
 
 def components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """Connected-component label of each of ``n`` nodes for the undirected edges ``left``-``right``."""
+    """Connected-component label of each of ``n`` nodes for the undirected edges ``left``-``right``, numbered
+    in order of each component's smallest node: by a compiled union-find when the kernels are in use, else
+    by scipy (imported only then)."""
+    if kernels.loaded():
+        return kernels.components(n, left, right)
+    from scipy import sparse
+    from scipy.sparse.csgraph import connected_components
+
     graph = sparse.coo_matrix((np.ones(len(left), dtype=np.int8), (left, right)), shape=(n, n))
     return connected_components(graph, directed=False)[1]
 

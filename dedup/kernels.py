@@ -76,6 +76,7 @@ def _compile() -> None:
         tfidf_norms=_jit.tfidf_norms,
         score_rows=_jit.score_rows,
         residual_sources=_jit.residual_sources,
+        components=_jit.components,
     )
 
 
@@ -447,6 +448,14 @@ def loaded() -> bool:
     """Whether the kernels are in use in this process already (:func:`available` was asked and said yes):
     paths that are fast enough without them take them only then, never loading numba for themselves."""
     return _state.get("ok") is True
+
+
+def components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Connected-component label (int32, numbered in order of each component's smallest node, as scipy's
+    ``connected_components`` numbers them) of each of ``n`` nodes for the undirected edges ``left``-``right``."""
+    labels = np.empty(n, dtype=np.int32)
+    _k("components")(n, np.ascontiguousarray(left, dtype=np.int64), np.ascontiguousarray(right, dtype=np.int64), labels)
+    return labels
 
 
 def has_gaps(text: bytes) -> bool:

@@ -8,14 +8,13 @@ from dataclasses import dataclass, field, fields
 from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
-from scipy import sparse
 
 from dedup import kernels
 from dedup.candidates import candidate_pairs
 from dedup.clusters import link_stories, name_stories
 from dedup.digests import find_digests
-from dedup.confirm import (Bounds, PairScores, gather_rows, is_copy, number_matrix, score_corpus_pairs, score_pairs,
-                           tfidf_weights)
+from dedup.confirm import (Bounds, PairScores, csr_matrix, gather_rows, is_copy, number_matrix, score_corpus_pairs,
+                           score_pairs, tfidf_weights)
 from dedup.document import Document
 from dedup.errors import OptionError
 from dedup.fingerprint import shingle_signatures
@@ -245,9 +244,9 @@ def _score_corpus(pairs: np.ndarray, corpus: Corpus, *, options: Options | None 
         parts.append(score_pairs(pairs[lo:hi], signatures=sigs, tfidf=tfidf, numbers=numbers, rows=(li, ri),
                                  shingles=ShingleBatch(hashes=sh_values, offsets=sh_offsets), engine=engine))
     if not parts:
-        return score_pairs(np.zeros((0, 2), dtype=np.int64), signatures=sigs, tfidf=sparse.csr_matrix((len(corpus), 1)),
+        return score_pairs(np.zeros((0, 2), dtype=np.int64), signatures=sigs, tfidf=csr_matrix((len(corpus), 1)),
                            shingles=ShingleBatch(hashes=np.zeros(0, np.uint32), offsets=np.zeros(len(corpus) + 1, np.int64)),
-                           numbers=sparse.csr_matrix((len(corpus), 1)))
+                           numbers=csr_matrix((len(corpus), 1)))
     if len(parts) == 1:
         return parts[0]
     return PairScores(**{name: np.concatenate([getattr(p, name) for p in parts]) for name in PairScores.__dataclass_fields__})

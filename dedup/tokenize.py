@@ -247,8 +247,9 @@ def word_cache() -> WordCache:
 def char_classes() -> np.ndarray:
     """The class bits of every code point for the compiled tokenizer: 1 = ``\\w``, 2 = ``\\d``,
     4 = a script tokenised as bigrams, 8 = a letter (``[^\\W\\d_]``), computed with the same regular
-    expressions as :func:`tokens` so that both agree on every character (~0.15 s, once per process)."""
-    everything = "".join(map(chr, range(0x110000)))
+    expressions as :func:`tokens` so that both agree on every character (~0.06 s, once per process)."""
+    # Every code point in order, surrogates included (decoding is ~10x faster than joining chr() of each).
+    everything = np.arange(0x110000, dtype="<u4").tobytes().decode("utf-32-le", "surrogatepass")
     classes = np.zeros(0x110000, dtype=np.uint8)
     for pattern, bit in ((r"\w+", 1), (r"\d+", 2), (f"[{_UNSPACED}]+", 4), (r"[^\W\d_]+", 8)):
         for m in re.finditer(pattern, everything):

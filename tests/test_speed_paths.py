@@ -4,6 +4,7 @@ the results of the numpy reference code."""
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 from scipy import sparse
 
 from dedup import Document, cluster, kernels, parallel, pipeline
-from dedup.confirm import common_shingles, count_matrix, document_frequency, number_agreement, row_dots, score_pairs, tfidf_matrix
+from dedup.confirm import CountRows, common_shingles, count_matrix, document_frequency, number_agreement, row_dots, score_pairs, tfidf_matrix
 from dedup.fingerprint import shingle_signatures, signatures
 from dedup.candidates import candidate_pairs
 from dedup.parallel import DiskArray, prepare_corpus
@@ -61,6 +62,23 @@ def test_compiled_tokenizer_equals_regex_tokenizer_on_samples(monkeypatch: pytes
     _same_tokens(tokenize_batch([*texts, ""], engine="numba"), tokenize_batch([*texts, ""], engine="numpy"))
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 0x10FFFF) | st.integers(0xD7F0, 0xE010) | st.sampled_from([0, 0x10FFFF, 0xFFFF, 0x10000]),
+                min_size=1, max_size=50))
+def test_char_classes_are_the_regex_classes_of_each_code_point(points: list[int]) -> None:
+    """The compiled tokenizer's class table (built from one string of every code point) says of each code point,
+    surrogates included, what the regular expressions of tokens() say of it alone."""
+    from dedup.tokenize import _UNSPACED, char_classes
+
+    table = char_classes()
+    assert table.shape == (0x110000,)
+    for cp in points:
+        c = chr(cp)
+        want = ((re.fullmatch(r"\w", c) is not None) | 2 * (re.fullmatch(r"\d", c) is not None)
+                | 4 * (re.fullmatch(f"[{_UNSPACED}]", c) is not None) | 8 * (re.fullmatch(r"[^\W\d_]", c) is not None))
+        assert table[cp] == want, hex(cp)
+
+
 def test_first_occurrence_ids_grow_their_table() -> None:
     keys = np.random.default_rng(0).integers(0, 2**63, 300_000, dtype=np.uint64)[np.r_[0:200_000, 0:100_000]]
     ids = kernels.first_occurrence_ids(keys)
@@ -104,6 +122,10 @@ def test_kernel_count_matrix_and_scores_equal_scipy(texts: list[str], data: st.D
     assert fast.has_canonical_format and ref.has_canonical_format
     for name in ("indptr", "indices", "data"):
         assert np.array_equal(getattr(fast, name), getattr(ref, name))
+    rows, ref_rows = CountRows.of(batch, engine="numba"), CountRows.of(batch, engine="numpy")  # (no matrix made)
+    for name in ("indices", "counts", "offsets"):
+        assert getattr(rows, name).dtype == getattr(ref_rows, name).dtype
+        assert np.array_equal(getattr(rows, name), getattr(ref_rows, name))
     docs = len(texts)
     pairs = np.array(data.draw(st.lists(st.tuples(st.integers(0, docs - 1), st.integers(0, docs - 1)), min_size=1, max_size=20)))
     assert all(np.array_equal(a, b) for a, b in zip(number_agreement(batch, pairs[:, 0], pairs[:, 1], engine="numba"),
@@ -339,26 +361,40 @@ def test_sorting_unique_equals_numpy_unique(values: list[int], dtype: type) -> N
     assert np.array_equal(got, expected)
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 40).flatmap(lambda n: st.tuples(
+    st.just(n), st.lists(st.tuples(st.integers(0, max(n - 1, 0)), st.integers(0, max(n - 1, 0))), max_size=60 if n else 0))))
+def test_union_find_components_equal_scipy(graph: tuple[int, list[tuple[int, int]]]) -> None:
+    """The same labels as scipy's connected_components, self-loops and repeated edges included."""
+    from scipy.sparse.csgraph import connected_components
+
+    n, edges = graph
+    left = np.array([a for a, _ in edges], dtype=np.int64)
+    right = np.array([b for _, b in edges], dtype=np.int64)
+    ref = connected_components(sparse.coo_matrix((np.ones(len(edges)), (left, right)), shape=(n, n)), directed=False)[1]
+    assert np.array_equal(kernels.components(n, left, right), ref)
+
+
 def test_starting_up_loads_no_scikit_learn() -> None:
-    """scikit-learn (with scipy.stats: ~0.4 s of every run's start) is loaded only by the paths that use it:
-    not by importing the CLI, nor by clustering a corpus of several chunks with workers (warmed-up kernels
-    score even a few pairs)."""
+    """scikit-learn (with scipy.stats: ~0.4 s of every run's start) and scipy.sparse (~0.15 s) are loaded only by the
+    paths that use them: not by importing the CLI, nor by clustering a corpus of several chunks with workers
+    (warmed-up kernels score even a few pairs and link the stories)."""
     import subprocess
     import sys
 
     code = (
         "import sys\n"
         "import dedup.cli, dedup.index\n"
-        "print('sklearn' in sys.modules)\n"
+        "print('sklearn' in sys.modules, 'scipy.sparse' in sys.modules)\n"
         "from dedup import Document, cluster, parallel\n"
         "parallel.CHUNK_DOCS = 20\n"
         "docs = [Document(id=str(i), text=f'story {i % 7} ' + 'word ' * (i % 5) + 'the same long tail of text here') "
         "for i in range(60)]\n"
         "result = cluster(docs, workers=2)\n"
-        "print(len(result.pairs) > 0, 'sklearn' in sys.modules)\n"
+        "print(len(result.pairs) > 0, 'sklearn' in sys.modules, 'scipy.sparse' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert out == ["False", "True", "False"]
+    assert out == ["False", "False", "True", "False", "False"]
 
 
 @settings(max_examples=200, deadline=None)
