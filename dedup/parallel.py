@@ -55,11 +55,29 @@ def release_memory() -> bool:
     return bool(trim(0)) if trim is not None else False
 
 
-@functools.lru_cache(maxsize=1)
+def keep_freed_memory() -> bool:
+    """Make the C heap keep freed memory for reuse instead of giving it back (glibc's ``mallopt``: large
+    blocks come from the heap, which is not trimmed), so that each chunk's large buffers reuse pages the
+    process has instead of faulting fresh ones in (~5,000 page faults a chunk of 1,000 articles). For worker
+    processes, whose memory is one chunk's at a time; returns whether it was set (False without glibc)."""
+    mallopt = getattr(_libc(), "mallopt", None)
+    if mallopt is None:
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, 1 << 30)) and bool(mallopt(_M_TRIM_THRESHOLD, 1 << 30))
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
+
+
 def _malloc_trim() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
+    return getattr(_libc(), "malloc_trim", None)
+
+
+@functools.lru_cache(maxsize=1)
+def _libc() -> ctypes.CDLL | None:
     try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
-    except (OSError, AttributeError):
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
         return None
 
 
@@ -469,7 +487,7 @@ def prepare_corpus(
                 merger.add(prepare_chunk(chunk, *args))
         else:
             kernels.warm_up()  # compile or load the kernels once, before forking
-            pool = multiprocessing.get_context("fork").Pool(workers)
+            pool = multiprocessing.get_context("fork").Pool(workers, initializer=keep_freed_memory)
             pending: collections.deque = collections.deque()
             waited = 0.0
             for chunk in _prepend((first, second), chunks):

@@ -351,6 +351,33 @@ def test_release_memory_gives_freed_heap_pages_back() -> None:
     assert len(kept) == 1000
 
 
+def test_workers_keep_freed_memory_instead_of_faulting_pages_in_again() -> None:
+    """After keep_freed_memory (as each worker process starts), a large buffer freed and made again reuses the
+    pages the process has: a few page faults instead of one per 4 KB page (64 MB: ~16,000)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import resource, sys\n"
+        "from dedup import parallel\n"
+        "if sys.argv[1] == 'keep' and not parallel.keep_freed_memory():\n"
+        "    print('unsupported'); sys.exit()\n"
+        "faults = []\n"
+        "for _ in range(4):\n"
+        "    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
+        "    block = bytearray(64 << 20)\n"
+        "    block[::4096] = b'x' * len(block[::4096])\n"
+        "    del block\n"
+        "    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)\n"
+        "print(max(faults[1:]))\n"
+    )
+    runs = {how: subprocess.run([sys.executable, "-c", code, how], capture_output=True, text=True, check=True).stdout.strip()
+            for how in ("keep", "default")}
+    if runs["keep"] == "unsupported":
+        pytest.skip("no glibc mallopt here")
+    assert int(runs["keep"]) < 1000 < 10_000 < int(runs["default"])
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.integers(0, 2**63 - 1), max_size=60), st.sampled_from([np.int64, np.uint64, np.uint32]))
 def test_sorting_unique_equals_numpy_unique(values: list[int], dtype: type) -> None:
