@@ -98,22 +98,38 @@ def gather(values, starts, out_offsets, out, r0, r1):
             out[t + i] = values[s + i]
 
 @nb.njit(**_OPTS)
-def count_rows(ids, offsets, out_ids, out_counts, uniq, d0, d1):
-    """Each document's distinct token ids, sorted, at ``out_ids[offsets[d]:]`` with their counts
-    (``uniq[d]`` of them): the rows of a canonical CSR count matrix."""
+def count_rows(ids, offsets, rank, columns, out_ids, out_counts, uniq, d0, d1):
+    """Each document's distinct columns, sorted, at ``out_ids[offsets[d]:]`` with their counts (``uniq[d]`` of
+    them): the rows of a canonical CSR count matrix. Token id ``t`` is column ``columns[rank[t]]`` (``columns``
+    sorted and distinct): a document's ranks are counted and marked in a bitmap, which is read in order (no sort)."""
+    size = columns.shape[0]
+    held = np.zeros(size, dtype=np.int64)
+    marks = np.zeros((size + 63) >> 6, dtype=np.uint64)
     for d in range(d0, d1):
         lo = offsets[d]
         hi = offsets[d + 1]
-        row = np.sort(ids[lo:hi])
+        first = marks.shape[0]
+        last = -1
+        for i in range(lo, hi):
+            r = rank[ids[i]]
+            held[r] += 1
+            w = r >> 6
+            marks[w] |= np.uint64(1) << np.uint64(r & 63)
+            first = min(first, w)
+            last = max(last, w)
         n = 0
-        for i in range(row.shape[0]):
-            if n > 0 and out_ids[lo + n - 1] == row[i]:
-                out_counts[lo + n - 1] += 1.0
-            else:
-                out_ids[lo + n] = row[i]
-                out_counts[lo + n] = 1.0
+        for w in range(first, last + 1):
+            x = marks[w]
+            while x:
+                r = w * 64 + np.int64(trailing_zeros(x))
+                out_ids[lo + n] = columns[r]
+                out_counts[lo + n] = held[r]
+                held[r] = 0
                 n += 1
+                x &= x - np.uint64(1)
+            marks[w] = 0
         uniq[d] = n
+
 
 @nb.njit(**_OPTS)
 def minhash_sets(values, offsets, a, b, sigs, d0, d1):

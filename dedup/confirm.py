@@ -126,12 +126,16 @@ class CountRows:
     offsets: np.ndarray  # int64, len = documents + 1
 
     @classmethod
-    def of(cls, tokens: TokenBatch, *, columns: int | None = None, engine: str = "auto") -> CountRows:
-        """The count rows of every document of ``tokens``."""
+    def of(cls, tokens: TokenBatch, *, columns: int | None = None, engine: str = "auto",
+           labels: np.ndarray | None = None) -> CountRows:
+        """The count rows of every document of ``tokens``; ``labels``: the column of each token id (distinct; by
+        default the id itself), e.g. its corpus-wide id when ``tokens`` is numbered by a chunk."""
         ids, offsets = gather_rows(tokens.ids, tokens.offsets, np.arange(len(tokens), dtype=np.int64))
         if kernels.use_kernels(engine, len(ids)):  # (count_matrix's arrays, without making the matrix)
-            indptr, indices, data = kernels.count_rows(ids, offsets)
+            indptr, indices, data = kernels.count_rows(ids, offsets, columns=labels)
             return cls(indices=indices, counts=data.astype(np.uint32), offsets=indptr)
+        if labels is not None:
+            tokens = TokenBatch(ids=np.asarray(labels)[ids], offsets=offsets, vocab=[], hashes=tokens.hashes)
         matrix = count_matrix(tokens, columns=columns, engine=engine)
         return cls(indices=matrix.indices.astype(np.int32, copy=False), counts=matrix.data.astype(np.uint32),
                    offsets=matrix.indptr.astype(np.int64, copy=False))

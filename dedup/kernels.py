@@ -206,15 +206,27 @@ def gather(values: np.ndarray, starts: np.ndarray, out_offsets: np.ndarray) -> n
     return out
 
 
-def count_rows(ids: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(indptr, indices, data) of the canonical CSR matrix of token counts, one row per document."""
+def count_rows(ids: np.ndarray, offsets: np.ndarray, *, columns: np.ndarray | None = None,
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(indptr, indices, data) of the canonical CSR matrix of token counts, one row per document. Token id ``t``
+    is column ``columns[t]`` (distinct columns; default: ``t`` itself)."""
     docs = len(offsets) - 1
     ids = np.ascontiguousarray(ids, dtype=np.int32)
+    if columns is None:  # (every id below the largest: the identity)
+        size = int(ids.max(initial=-1)) + 1
+        rank = sorted_columns = np.arange(size, dtype=np.int64)
+    else:
+        order = np.argsort(columns, kind="stable")
+        sorted_columns = np.asarray(columns, dtype=np.int64)[order]
+        if np.any(sorted_columns[1:] == sorted_columns[:-1]):
+            raise ValueError("count_rows needs distinct columns")
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order), dtype=np.int64)
     out_ids = np.empty(len(ids), dtype=np.int32)
     out_counts = np.empty(len(ids), dtype=np.float64)
     uniq = np.zeros(docs, dtype=np.int64)
     ranges = _ranges(np.diff(offsets) + 1, _threads())
-    _run(_k("count_rows"), ranges, ids, offsets, out_ids, out_counts, uniq)
+    _run(_k("count_rows"), ranges, ids, offsets, rank, sorted_columns, out_ids, out_counts, uniq)
     indptr = np.zeros(docs + 1, dtype=np.int64)
     np.cumsum(uniq, out=indptr[1:])
     indices = np.empty(int(indptr[-1]), dtype=np.int32)

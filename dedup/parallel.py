@@ -371,8 +371,8 @@ class _Merger:
         self.token_ids.append(token_ids)
         self.token_lengths.append(np.diff(part["offsets"]))  # type: ignore[arg-type]
         # Count rows need the global ids (their order is the TF-IDF column order), so they are built here.
-        rows = CountRows.of(TokenBatch(ids=token_ids, offsets=part["offsets"], vocab=[], hashes=gids),  # type: ignore[arg-type]
-                            columns=size, engine="numba" if self.use_numba else "numpy")
+        rows = CountRows.of(TokenBatch(ids=part["ids"], offsets=part["offsets"], vocab=[], hashes=gids),  # type: ignore[arg-type]
+                            columns=size, labels=gids, engine="numba" if self.use_numba else "numpy")
         self.count_ids.append(rows.indices)
         self.count_values.append(rows.counts)
         self.count_sizes.append(np.diff(rows.offsets))

@@ -18,7 +18,7 @@ from dedup.fingerprint import shingle_signatures, signatures
 from dedup.candidates import candidate_pairs
 from dedup.parallel import DiskArray, prepare_corpus
 from dedup.shingle import shingle_batch
-from dedup.tokenize import tokenize_batch
+from dedup.tokenize import TokenBatch, tokenize_batch
 
 from conftest import SAMPLES, news_texts
 
@@ -122,10 +122,19 @@ def test_kernel_count_matrix_and_scores_equal_scipy(texts: list[str], data: st.D
     assert fast.has_canonical_format and ref.has_canonical_format
     for name in ("indptr", "indices", "data"):
         assert np.array_equal(getattr(fast, name), getattr(ref, name))
-    rows, ref_rows = CountRows.of(batch, engine="numba"), CountRows.of(batch, engine="numpy")  # (no matrix made)
-    for name in ("indices", "counts", "offsets"):
-        assert getattr(rows, name).dtype == getattr(ref_rows, name).dtype
-        assert np.array_equal(getattr(rows, name), getattr(ref_rows, name))
+    # Count rows (no matrix made), also with the columns a chunk's ids have in the corpus (distinct, any order).
+    vocab = len(batch.vocab)
+    labels = np.array(data.draw(st.permutations(range(3 * vocab)))[:vocab], dtype=np.int64)
+    relabelled = count_matrix(TokenBatch(ids=labels[batch.ids], offsets=batch.offsets, vocab=[], hashes=batch.hashes),
+                              columns=3 * vocab, engine="numpy")
+    for given, matrix in ((None, ref), (labels, relabelled)):
+        rows, ref_rows = (CountRows.of(batch, engine=engine, labels=given, columns=3 * vocab) for engine in ("numba", "numpy"))
+        for name, want in (("indices", matrix.indices), ("counts", matrix.data), ("offsets", matrix.indptr)):
+            assert getattr(rows, name).dtype == getattr(ref_rows, name).dtype
+            assert np.array_equal(getattr(rows, name), getattr(ref_rows, name)) and np.array_equal(getattr(rows, name), want)
+    if vocab > 1:
+        with pytest.raises(ValueError, match="distinct"):
+            kernels.count_rows(batch.ids, batch.offsets, columns=np.zeros(vocab, dtype=np.int64))
     docs = len(texts)
     pairs = np.array(data.draw(st.lists(st.tuples(st.integers(0, docs - 1), st.integers(0, docs - 1)), min_size=1, max_size=20)))
     assert all(np.array_equal(a, b) for a, b in zip(number_agreement(batch, pairs[:, 0], pairs[:, 1], engine="numba"),
