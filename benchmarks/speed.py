@@ -368,18 +368,19 @@ def main() -> None:
         # Small corpora take seconds, where the machine's speed drifts by 10-20%: dedup and rensa run `repeat` times,
         # taking turns, and the run of median time is reported (with every run's seconds).
         rounds = args.repeat if size <= args.repeat_up_to else 1
+        todo = list(wanted)
+        if "naive" in todo and size > args.skip_naive_above:
+            todo.remove("naive")
+            notes.append(f"naive skipped at {size:,} (--skip-naive-above {args.skip_naive_above:,})")
+            print(f"   {notes[-1]}", flush=True)
+        if "rensa" in todo and args.skip_rensa_above is not None and size > args.skip_rensa_above:
+            todo.remove("rensa")
+            notes.append(f"rensa skipped at {size:,} (--skip-rensa-above {args.skip_rensa_above:,})")
+            print(f"   {notes[-1]}", flush=True)
         runs: dict[str, list[dict]] = {}
         for turn in range(rounds):
-            for name in wanted:
+            for name in todo:
                 if turn and name not in REPEATED:
-                    continue
-                if name == "naive" and size > args.skip_naive_above:
-                    notes.append(f"naive skipped at {size:,} (--skip-naive-above {args.skip_naive_above:,})")
-                    print(f"   {notes[-1]}", flush=True)
-                    continue
-                if name == "rensa" and args.skip_rensa_above is not None and size > args.skip_rensa_above:
-                    notes.append(f"rensa skipped at {size:,} (--skip-rensa-above {args.skip_rensa_above:,})")
-                    print(f"   {notes[-1]}", flush=True)
                     continue
                 print(f"   running {name}" + (f" ({turn + 1} of {rounds})" if name in REPEATED and rounds > 1 else ""),
                       flush=True)

@@ -55,6 +55,9 @@ def release_memory() -> bool:
     return bool(trim(0)) if trim is not None else False
 
 
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
+
+
 def keep_freed_memory() -> bool:
     """Make the C heap keep freed memory for reuse instead of giving it back (glibc's ``mallopt``: large
     blocks come from the heap, which is not trimmed), so that each chunk's large buffers reuse pages the
@@ -64,9 +67,6 @@ def keep_freed_memory() -> bool:
     if mallopt is None:
         return False
     return bool(mallopt(_M_MMAP_THRESHOLD, 1 << 30)) and bool(mallopt(_M_TRIM_THRESHOLD, 1 << 30))
-
-
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
 
 
 def _malloc_trim() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
