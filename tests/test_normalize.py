@@ -506,6 +506,30 @@ def test_clean_of_a_clean_text_keeps_its_spacing(text: str) -> None:
         assert normalize_module._clean(again, spaced=True) == normalize_module._clean(again)
 
 
+_LATIN1 = [chr(c) for c in range(256)]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from([*_LATIN1, " ", "\n", ".", "1", "000", "1.000.000", "ß", "İ", "µ", "ª", "\u2019"]),
+                max_size=40).map("".join))
+def test_settling_the_case_of_latin1_text_skips_what_changes_nothing(text: str) -> None:
+    """The case-folded output of _clean within Latin-1 is settled as it is: cleaning and case-folding it again
+    (what _settle_case_fully does, and _settle_case does beyond Latin-1) give the same."""
+    n = normalize_module
+    folded = n._clean(text).casefold()
+    assert n._settle_case(folded, spaced=True) == n._settle_case_fully(folded, spaced=True)
+
+
+def test_settling_the_case_of_every_latin1_pair() -> None:
+    """As above for every pair of Latin-1 characters, next to a word and a dotted number."""
+    n = normalize_module
+    for a in _LATIN1:
+        for b in _LATIN1:
+            folded = n._clean(f"x{a}{b} 1.000 {a}").casefold()
+            if n.latin1(folded) is not None:
+                assert n._settle_case(folded, spaced=True) == n._settle_case_fully(folded, spaced=True), (a, b)
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.sampled_from([*ALTERNATION_WORDS, "ſ", "K", "ı", "İ", " ", ".", "1"]), max_size=4).map("".join))
 def test_grouped_alternations_match_like_the_flat_ones(text: str) -> None:
