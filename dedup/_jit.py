@@ -308,46 +308,6 @@ def first_ids(keys, start, table_keys, table_vals, out, next_id):
 
 
 @nb.njit(**_OPTS)
-def has_gaps(text):
-    """Whether ``text`` (bytes) holds two spaces, a space next to a newline, or three newlines in a row."""
-    for p in range(text.shape[0] - 1):
-        c = text[p]
-        if c == 32:
-            if text[p + 1] == 32 or text[p + 1] == 10:
-                return True
-        elif c == 10:
-            if text[p + 1] == 32 or (text[p + 1] == 10 and p + 2 < text.shape[0] and text[p + 2] == 10):
-                return True
-    return False
-
-
-@nb.njit(**_OPTS)
-def prefixed_words(text, directory, values, masks, out):
-    """Positions p of ``text`` (bytes) holding a space followed by one of the prefixes (up to 8 bytes, packed
-    little-endian in ``values`` under ``masks``; those starting with bytes x, y are
-    ``directory[256 x + y]:directory[256 x + y + 1]``); returns how many were written to ``out``."""
-    n = 0
-    size = text.shape[0]
-    for p in range(size - 2):
-        if text[p] != 32 or text[p + 1] == 32:
-            continue
-        pair = np.int64(text[p + 1]) * 256 + np.int64(text[p + 2])
-        lo = directory[pair]
-        hi = directory[pair + 1]
-        if lo == hi:
-            continue
-        word = np.uint64(0)
-        for k in range(min(8, size - p - 1)):
-            word |= np.uint64(text[p + 1 + k]) << np.uint64(8 * k)
-        for j in range(lo, hi):
-            if (word & masks[j]) == values[j]:
-                out[n] = p
-                n += 1
-                break
-    return n
-
-
-@nb.njit(**_OPTS)
 def token_counts(ids, hashes, tokens, counts):
     """One document's distinct tokens sorted by hash, with their counts; False if an id never occurs."""
     held = np.zeros(hashes.shape[0], dtype=np.uint32)

@@ -56,7 +56,7 @@ def _k(name: str) -> Callable:
 
 
 def _compile() -> None:
-    from dedup import _jit
+    from dedup import _jit, _jit_text
 
     _state.update(
         shingle_minhash=_jit.shingle_minhash,
@@ -66,8 +66,10 @@ def _compile() -> None:
         sparse_row_dots=_jit.sparse_row_dots,
         doc_frequency=_jit.doc_frequency,
         token_counts=_jit.token_counts,
-        prefixed_words=_jit.prefixed_words,
-        has_gaps=_jit.has_gaps,
+        prefixed_words=_jit_text.prefixed_words,
+        has_gaps=_jit_text.has_gaps,
+        word_key=_jit_text.word_key,
+        screen_lines=_jit_text.screen_lines,
         sketch_rows=_jit.sketch_rows,
         tokenize=_jit.tokenize,
         first_ids=_jit.first_ids,
@@ -483,6 +485,22 @@ def prefixed_words(text: bytes, table: tuple[np.ndarray, np.ndarray, np.ndarray]
     return out[: _k("prefixed_words")(data, *table, out)]
 
 
+def word_key(word: bytes) -> int:
+    """The key :func:`screen_lines` looks a word up by (FNV-1a of its bytes, ASCII letters lower-cased)."""
+    return int(_k("word_key")(np.frombuffer(word, dtype=np.uint8), 0, len(word)))
+
+
+def screen_lines(text: bytes, *, punct: np.ndarray, keys: np.ndarray, bits: np.ndarray) -> list[int]:
+    """The lines of ``text`` (UTF-8, split at b"\\n") that :func:`dedup.normalize.strip_boilerplate` must look at, in
+    order, each as 2 * its index, plus 1 when it has a byte beyond printable ASCII or a space at either end (then
+    the rules see it changed). The others are printable ASCII and no line rule applies to them, as their length,
+    their end, a tail hint ("ributed ", "ted feed" in any case), their first and last words (without the bytes
+    marked in ``punct`` at either end, looked up by :func:`word_key` in ``keys``, sorted, whose ``bits`` say what
+    the word may be: see ``_jit_text``), a digit or an "@" say."""
+    out = np.empty(text.count(b"\n") + 1, dtype=np.int64)
+    return out[: _k("screen_lines")(np.frombuffer(text, dtype=np.uint8), punct, keys, bits, out)].tolist()
+
+
 def prefix_table(prefixes: list[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The table :func:`prefixed_words` looks prefixes up in: prefixes of 2 to 8 bytes, by their first two
     bytes (directory over 256 * x + y), each packed little-endian with the mask of its length."""
@@ -586,6 +604,8 @@ def warm_up() -> None:
     sketch_rows(np.zeros(1, np.uint32), np.array([0, 1], np.int64), ids, offsets, np.ones(1, np.uint64))
     prefixed_words(b" ab", prefix_table([b"ab"]))
     has_gaps(b"a  b")
+    punct = np.zeros(256, dtype=np.bool_)
+    screen_lines(b"a b\n", punct=punct, keys=np.array([word_key(b"a")], np.uint64), bits=np.ones(1, np.uint8))
     VocabTable().insert(hashes)
     from dedup.tokenize import char_classes
 

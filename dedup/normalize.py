@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import unicodedata
+
+import numpy as np
 
 from dedup import kernels
 from dedup.pagenoise import latin1, strip_page_boilerplate
@@ -365,6 +368,33 @@ def _strip_dateline(s: str) -> str | None:
     return rest
 
 
+def _screen(text: str) -> list[int] | None:
+    """With the kernels in use, the lines of ``text`` a line rule may apply to, each as 2 * its index, plus 1 when
+    the line may not be its own view (see _view and kernels.screen_lines); None without the kernels."""
+    if not kernels.loaded():
+        return None
+    return kernels.screen_lines(text.encode("utf-8", "surrogatepass"), **_screen_table())
+
+
+@functools.lru_cache(maxsize=1)
+def _screen_table() -> dict[str, np.ndarray]:
+    """What _screen passes the kernel: the ASCII characters of _PUNCT, and the ASCII words that may start or end
+    a line a rule applies to, by key (lower-cased: a superset of the case-sensitive sets), with what they may be."""
+    from dedup import _jit_text as jt
+
+    punct = np.zeros(256, dtype=np.bool_)
+    punct[[ord(c) for c in _PUNCT if c.isascii()]] = True
+    found: dict[int, int] = {}
+    for words, bit in ((_SHORT_FIRST | _SHORT_FIRST_LOW | _SOCIAL_WORDS, jt.SHORT_FIRST), (_DATE_FIRST, jt.DATE_FIRST),
+                       (_FOOTER_FIRST, jt.FOOTER_FIRST), (_SHORT_LAST | _SHORT_LAST_LOW, jt.SHORT_LAST)):
+        for word in words:
+            if word.isascii():
+                key = kernels.word_key(word.encode("ascii"))
+                found[key] = found.get(key, 0) | bit
+    keys = np.array(sorted(found), dtype=np.uint64)
+    return {"punct": punct, "keys": keys, "bits": np.array([found[k] for k in keys.tolist()], dtype=np.uint8)}
+
+
 def count_datelines(text: str) -> int:
     """Paragraphs that open with a news dateline ("LONDON, June 18 -", "PARIS (AFP) -").
 
@@ -390,11 +420,26 @@ def _view(line: str) -> str:
 def strip_boilerplate(text: str) -> str:
     """Remove syndication boilerplate lines/prefixes, keep story text untouched otherwise."""
     lines = text.split("\n")
-    s = [_view(ln) if ln else "" for ln in lines]
     n = len(lines)
-    kind = [_line_rule(x) if x else 0 for x in s]
-    keep = [k == 0 for k in kind]
-    for i in [i for i, k in enumerate(kind) if k >= 2]:
+    screen = _screen(text)
+    if screen is None:
+        s = [_view(ln) if ln else "" for ln in lines]
+        ruled: list[int] | range = range(n)
+    else:                                                         # (the rules' verdict on the other lines is 0)
+        s = lines.copy()
+        ruled = [code >> 1 for code in screen]
+        for code in screen:
+            if code & 1:
+                s[code >> 1] = _view(lines[code >> 1])
+    kind = [0] * n
+    keep = [True] * n
+    marked = []
+    for i in ruled:
+        if s[i] and (k := _line_rule(s[i])):
+            kind[i] = k
+            keep[i] = False
+            marked.append(i)
+    for i in [i for i in marked if kind[i] >= 2]:
         if kind[i] == 3:                                          # a caption wrapped over several lines
             first, lone = i, _CREDIT_END.match(s[i]) is not None
             while first > max(i - 3, 0) and s[first - 1] and keep[first - 1] and (
@@ -436,10 +481,13 @@ def strip_boilerplate(text: str) -> str:
             break
         if long_line or seen >= 5:
             break
-    for i in [i for i, k in enumerate(kind) if k == 1 and i]:     # "... will be paid on" / "April 12." is a wrapped sentence
+    for i in [i for i in marked if kind[i] == 1 and i]:           # "... will be paid on" / "April 12." is a wrapped sentence
         if not keep[i] and s[i].endswith(".") and keep[i - 1] and s[i - 1].count(" ") >= 5 \
                 and not s[i - 1].endswith(_TERMINAL):
             keep[i] = True
+    if screen is not None and lines[0] and lines[-1] and all(keep) and "\n\n\n" not in text and all(
+            s[code >> 1] for code in screen if code & 1 and lines[code >> 1]):
+        return "\n".join(lines)                                   # (what the loop below gives: no line dropped)
     out: list[str] = []
     for line, view, kept in zip(lines, s, keep):
         if kept and (view or (out and out[-1].strip())):

@@ -498,6 +498,71 @@ def test_line_prefilters_agree_with_the_regexes(text: str) -> None:
         assert n._unify(line, n._rare(line)) == n._CHAR_RE.sub(n._char_sub, line)
 
 
+# The words the line screen looks up, and what else makes it pass a line to the rules.
+SCREEN_WORDS = sorted(w for w in {*normalize_module._SHORT_FIRST, *normalize_module._SHORT_FIRST_LOW, *normalize_module._SOCIAL_WORDS,
+                                  *normalize_module._DATE_FIRST, *normalize_module._FOOTER_FIRST, *normalize_module._SHORT_LAST,
+                                  *normalize_module._SHORT_LAST_LOW} if w.isascii())
+screen_tokens = st.one_of(
+    st.sampled_from(SCREEN_WORDS), st.sampled_from(SCREEN_WORDS).map(str.title), st.sampled_from(SCREEN_WORDS).map(str.upper),
+    st.sampled_from(["(", ")", ").", "(Reuters)", "-", ":", " - ", "/", "REUTERS/Ahmed", "@", "a@b.com", "12:30", "1987", "3",
+                     "a.m.", "p.M.", ".", "Contributed", "syndicated FEED", "ributed", "feed", "TED", "©", "é", "\t", "\u00a0",
+                     "", "the", "said", "Reporting by", "(Reporting by Max Roe; Editing by Ann Lee)", "By", "By:", "Photo:", "NASIRIYAH", "(AFP) -", "(AFP):"]),
+    st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=8),
+)
+screen_lines = st.lists(screen_tokens, max_size=70).map(" ".join)
+screen_texts = st.lists(st.one_of(screen_lines, screen_lines.map(str.strip), st.sampled_from(FRAGMENTS),
+                                  st.sampled_from(FRAGMENTS).map(str.strip)), max_size=8).map("\n".join)
+
+
+def assert_screen_passes_what_the_rules_see(text: str) -> None:
+    """Every line the compiled screen leaves out is its own view and no rule applies to it; a line it passes with
+    an even code is its own view."""
+    from dedup import kernels
+
+    n = normalize_module
+    codes = {code >> 1: code & 1 for code in kernels.screen_lines(text.encode("utf-8", "surrogatepass"), **n._screen_table())}
+    for i, line in enumerate(text.split("\n")):
+        if codes.get(i, 0) == 0:
+            assert n._view(line) == line, line
+        if i not in codes and line:
+            assert n._line_rule(line) == 0, line
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(screen_texts)
+def test_line_screen_passes_every_line_a_rule_may_apply_to(text: str) -> None:
+    """With the kernels in use, strip_boilerplate runs the line rules only on the lines a compiled screen passes:
+    the others are printable ASCII that no rule can apply to (by length, end, tail hint, first and last words).
+    The result equals the one without the screen."""
+    from unittest import mock
+
+    from dedup import kernels
+
+    if not kernels.available():
+        pytest.skip("numba not installed")
+    kernels.warm_up()
+    assert_screen_passes_what_the_rules_see(text)
+    with mock.patch.object(kernels, "loaded", lambda: False):
+        expected = strip_boilerplate(text)
+    assert strip_boilerplate(text) == expected
+
+
+@pytest.mark.shared
+def test_line_screen_on_real_news() -> None:
+    """The screen's promise holds on every line of the real corpora, as normalize gives them to strip_boilerplate."""
+    from dedup import kernels
+    from dedup.normalize import _clean, _markup
+
+    if not kernels.available():
+        pytest.skip("numba not installed")
+    if not DATA.exists():
+        pytest.skip(f"shared data not found at {DATA}")
+    kernels.warm_up()
+    for name in ("syndication-dev", "reuters21578", "bbc"):
+        with gzip.open(DATA / f"{name}.jsonl.gz", "rt") as f:
+            for line in f:
+                assert_screen_passes_what_the_rules_see(_clean(_markup(json.loads(line).get("text") or "")))
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(texts)
 def test_clean_of_a_clean_text_keeps_its_spacing(text: str) -> None:
