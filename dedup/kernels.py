@@ -477,11 +477,11 @@ def has_gaps(text: bytes) -> bool:
     return bool(_k("has_gaps")(np.frombuffer(text, dtype=np.uint8)))
 
 
-def prefixed_words(text: bytes, table: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+def prefixed_words(text: bytes, table: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
     """Positions in ``text`` of a space followed by one of the byte prefixes of ``table`` (see
     :func:`prefix_table`), in order."""
     data = np.frombuffer(text, dtype=np.uint8)
-    out = np.empty(len(data) // 2 + 1, dtype=np.int64)  # (a space, then a byte that is not one: at most every other byte)
+    out = np.empty(len(data) + 1, dtype=np.int64)
     return out[: _k("prefixed_words")(data, *table, out)]
 
 
@@ -501,9 +501,10 @@ def screen_lines(text: bytes, *, punct: np.ndarray, keys: np.ndarray, bits: np.n
     return out[: _k("screen_lines")(np.frombuffer(text, dtype=np.uint8), punct, keys, bits, out)].tolist()
 
 
-def prefix_table(prefixes: list[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def prefix_table(prefixes: list[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The table :func:`prefixed_words` looks prefixes up in: prefixes of 2 to 8 bytes, by their first two
-    bytes (directory over 256 * x + y), each packed little-endian with the mask of its length."""
+    bytes (directory over 256 * x + y), each packed little-endian with the mask of its length; and which first
+    two bytes start a prefix (x not a space: a word starts after the space)."""
     if any(not 2 <= len(p) <= 8 for p in prefixes):
         raise ValueError("prefixes must have 2 to 8 bytes")
     ordered = sorted(set(prefixes), key=lambda p: (p[0] * 256 + p[1], p))
@@ -512,7 +513,9 @@ def prefix_table(prefixes: list[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndar
     np.cumsum(directory, out=directory)
     values = np.array([int.from_bytes(p, "little") for p in ordered], dtype=np.uint64)
     masks = np.array([(1 << (8 * len(p))) - 1 for p in ordered], dtype=np.uint64)
-    return directory, values, masks
+    firsts = (directory[1:] > directory[:-1]).astype(np.uint8)
+    firsts[32 * 256 : 33 * 256] = 0
+    return directory, values, masks, firsts
 
 
 def token_counts(ids: np.ndarray, hashes: np.ndarray, *, use_numba: bool = True) -> tuple[np.ndarray, np.ndarray] | None:

@@ -69,6 +69,10 @@ _STRONG_RE = re.compile(rf"(?<!\w)(?:{_by_first_letter(_STRONG)})(?!\w)", re.IGN
 # Both sets in one scan of lower-cased text (strong alternatives first, so "free trial" wins over "trial").
 _ANY_RE = re.compile(rf"(?<!\w)(?:{_by_first_letter(_STRONG.lower() + '|' + _WEAK.lower())})(?!\w)")
 _STRONG_FULL = re.compile(rf"(?:{_STRONG.lower()})")
+# What lets _quick_matches try a place on its line alone: the words have no construct that matches a newline (only
+# literal letters and spaces, hyphens, \w, classes of letters; no ".", \s, \W, \S or negated class).
+_LINE_BOUND = not re.search(r"\\[sWSDdb]|(?<!\\)\.|\[\^|\n", _STRONG + _WEAK)
+assert _LINE_BOUND, "a word of _ANY_RE may match a newline: _quick_matches must try places on the whole text"
 
 
 def _hits(text: str) -> tuple[list[int], list[tuple[int, str]]]:
@@ -79,13 +83,13 @@ def _hits(text: str) -> tuple[list[int], list[tuple[int, str]]]:
         if len(low) != len(text):  # a few characters change length when lower-cased: scan the original twice
             return ([m.start() for m in _STRONG_RE.finditer(text)],
                     [(m.start(), m.group().lower()) for m in _WEAK_RE.finditer(text)])
-        matches = _ANY_RE.finditer(low)
+        matches = ((m.start(), m.group()) for m in _ANY_RE.finditer(low))
     strong, weak = [], []
-    for m in matches:
-        if _STRONG_FULL.fullmatch(m.group()):
-            strong.append(m.start())
+    for start, word in matches:
+        if _STRONG_FULL.fullmatch(word):
+            strong.append(start)
         else:
-            weak.append((m.start(), m.group()))
+            weak.append((start, word))
     return strong, weak
 
 
@@ -167,7 +171,7 @@ def _literal_prefixes(word: str) -> list[str]:
 
 
 @functools.lru_cache(maxsize=1)
-def _prefix_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _prefix_table() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The compiled quick scan's table: the first (up to 8) bytes of the literal prefixes of the skeleton's words
     (those in Latin-1: the others cannot occur in a Latin-1 text)."""
     words = [branch.replace("-", " ") for branch in _branches(_STRONG.lower() + "|" + _WEAK.lower())]
@@ -179,13 +183,15 @@ def _prefix_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return kernels.prefix_table(sorted(prefixes))
 
 
-def _quick_matches(text: str) -> list[re.Match[str]] | None:
-    """The matches of _ANY_RE in ``text.lower()`` (as finditer gives them), tried only where the quick scan of the
-    skeleton of ``text`` matches; None for text beyond Latin-1.
+def _quick_matches(text: str) -> list[tuple[int, str]] | None:
+    """(position, word) of the matches of _ANY_RE in ``text.lower()`` (as finditer gives them), tried only where
+    the quick scan of the skeleton of ``text`` matches; None for text beyond Latin-1.
 
     When the compiled kernels are in use, the quick scan is a compiled pass that finds the word starts of the
     skeleton whose first bytes are one of its words' literal prefixes (a superset of where the skeleton regex
-    matches: the extra places are tried by _ANY_RE and fail)."""
+    matches: the extra places are tried by _ANY_RE and fail). Each place is tried on its line lower-cased (from
+    the character before it, for the lookbehind), not the whole text: no word of _ANY_RE holds or looks at a
+    newline, so a try never reads past one (_LINE_BOUND)."""
     if not kernels.loaded():
         return _quick_matches_regex(text)
     data = latin1(text)
@@ -193,20 +199,20 @@ def _quick_matches(text: str) -> list[re.Match[str]] | None:
         return None
     skeleton = b" " + data.translate(_SKELETON)
     out = []
-    low = ""
     end = 0
     for start in kernels.prefixed_words(skeleton, _prefix_table()).tolist():  # a word starts at ``start`` in ``text``
         if start < end:
             continue
-        low = low or text.lower()
-        m = _ANY_RE.match(low, start)
+        first = max(0, start - 1)
+        stop = text.find("\n", start)
+        m = _ANY_RE.match(text[first : len(text) if stop < 0 else stop].lower(), start - first)
         if m is not None:
-            out.append(m)
-            end = m.end()
+            out.append((start, m.group()))
+            end = first + m.end()
     return out
 
 
-def _quick_matches_regex(text: str) -> list[re.Match[str]] | None:
+def _quick_matches_regex(text: str) -> list[tuple[int, str]] | None:
     """:func:`_quick_matches` with the skeleton regex as the quick scan."""
     data = latin1(text)
     if data is None:
@@ -219,7 +225,7 @@ def _quick_matches_regex(text: str) -> list[re.Match[str]] | None:
         low = low or text.lower()
         m = _ANY_RE.match(low, quick.start())
         if m is not None:
-            out.append(m)
+            out.append((m.start(), m.group()))
         quick = _SKELETON_RE.search(skeleton, quick.start() + 1 if m is None else m.end())
     return out
 

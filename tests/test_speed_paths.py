@@ -8,7 +8,7 @@ import re
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from scipy import sparse
 
@@ -437,6 +437,7 @@ def test_starting_up_loads_no_scikit_learn() -> None:
 @given(st.lists(st.sampled_from([b" ", b"a", b"b", b"ab", b"ba", b"\xe9", b"abc"]), max_size=60).map(b"".join),
        st.lists(st.lists(st.sampled_from([b"a", b"b", b" ", b"\xe9"]), min_size=2, max_size=9).map(lambda p: b"".join(p)[:8]),
                 min_size=1, max_size=6))
+@example(b"  ab", [b" a"])  # (a prefix that starts with a space: the word after a space does not)
 def test_prefixed_words_kernel_equals_a_plain_scan(text: bytes, prefixes: list[bytes]) -> None:
     """kernels.prefixed_words: every space followed by a non-space and one of the prefixes, in order."""
     prefixes = [p for p in prefixes if len(p) >= 2]
