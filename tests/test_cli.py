@@ -35,6 +35,20 @@ def test_cluster_samples_to_stdout() -> None:
     assert re.search(r"3 documents, 2 clusters, 1 duplicates", result.stderr)
 
 
+def test_ids_with_a_lone_surrogate_are_written_not_a_traceback(tmp_path: Path) -> None:
+    """JSON input may hold a lone surrogate in an id (valid JSON, not encodable as UTF-8): JSONL output escapes it
+    and reads back to the same id; CSV output writes it backslash-escaped."""
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"id": "a\\ud800b", "text": "A story about a thing."}\n{"id": "c", "text": "Another one."}\n')
+    out = tmp_path / "out.jsonl"
+    result = run("cluster", str(src), "-o", str(out), "--quiet")
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == ["a\ud800b", "c"]
+    result = run("cluster", str(src), "--format", "csv", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert [row["id"] for row in csv.DictReader(io.StringIO(result.stdout))] == ["a\\ud800b", "c"]
+
+
 def test_cluster_writes_file_and_pairs(tmp_path: Path) -> None:
     out, pairs = tmp_path / "out.jsonl", tmp_path / "pairs.jsonl"
     result = run("cluster", str(SAMPLES), "-o", str(out), "--pairs", str(pairs), "--quiet")
