@@ -6,6 +6,7 @@ import functools
 import html
 import re
 import unicodedata
+from typing import NamedTuple
 
 import numpy as np
 
@@ -373,11 +374,18 @@ def _screen(text: str) -> list[int] | None:
     the line may not be its own view (see _view and kernels.screen_lines); None without the kernels."""
     if not kernels.loaded():
         return None
-    return kernels.screen_lines(text.encode("utf-8", "surrogatepass"), **_screen_table())
+    table = _screen_table()
+    return kernels.screen_lines(text.encode("utf-8", "surrogatepass"), punct=table.punct, keys=table.keys, bits=table.bits)
+
+
+class _ScreenTable(NamedTuple):
+    punct: np.ndarray  # bool[256]: the bytes stripped from either end of a first or last word
+    keys: np.ndarray  # sorted word keys (kernels.word_key)
+    bits: np.ndarray  # per key: what the word may be (_jit_text.SHORT_FIRST, ...)
 
 
 @functools.lru_cache(maxsize=1)
-def _screen_table() -> dict[str, np.ndarray]:
+def _screen_table() -> _ScreenTable:
     """What _screen passes the kernel: the ASCII characters of _PUNCT, and the ASCII words that may start or end
     a line a rule applies to, by key (lower-cased: a superset of the case-sensitive sets), with what they may be."""
     from dedup import _jit_text as jt
@@ -392,7 +400,7 @@ def _screen_table() -> dict[str, np.ndarray]:
                 key = kernels.word_key(word.encode("ascii"))
                 found[key] = found.get(key, 0) | bit
     keys = np.array(sorted(found), dtype=np.uint64)
-    return {"punct": punct, "keys": keys, "bits": np.array([found[k] for k in keys.tolist()], dtype=np.uint8)}
+    return _ScreenTable(punct, keys, np.array([found[k] for k in keys.tolist()], dtype=np.uint8))
 
 
 def count_datelines(text: str) -> int:

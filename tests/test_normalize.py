@@ -520,7 +520,7 @@ def assert_screen_passes_what_the_rules_see(text: str) -> None:
     from dedup import kernels
 
     n = normalize_module
-    codes = {code >> 1: code & 1 for code in kernels.screen_lines(text.encode("utf-8", "surrogatepass"), **n._screen_table())}
+    codes = {code >> 1: code & 1 for code in n._screen(text)}
     for i, line in enumerate(text.split("\n")):
         if codes.get(i, 0) == 0:
             assert n._view(line) == line, line
