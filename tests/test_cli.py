@@ -6,7 +6,10 @@ import csv
 import gzip
 import io
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -33,6 +36,25 @@ def test_cluster_samples_to_stdout() -> None:
     assert {r["id"]: r["cluster_id"] for r in rows} == {A: A, B: A, C: C}
     assert {r["id"]: r["cluster_size"] for r in rows} == {A: 2, B: 2, C: 1}
     assert re.search(r"3 documents, 2 clusters, 1 duplicates", result.stderr)
+
+
+def test_the_command_exits_with_its_status_and_all_its_output(tmp_path: Path) -> None:
+    """The console command ends without the interpreter's teardown (dedup.cli.run): what it printed to a pipe is
+    all there, the result file is complete, and the exit status is the command's."""
+    command = [sys.executable, "-c", "from dedup.cli import run; run()"]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # (stdout to a pipe: block-buffered)
+    done = subprocess.run([*command, "cluster", str(SAMPLES)], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["id"] for line in done.stdout.splitlines()] == [A, B, C]
+    assert "3 documents, 2 clusters" in done.stderr
+    out = tmp_path / "out.csv"
+    done = subprocess.run([*command, "cluster", str(SAMPLES), "--format", "csv", "-o", str(out)], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout == ""
+    assert [row["id"] for row in csv.DictReader(out.open())] == [A, B, C]
+    done = subprocess.run([*command, "cluster", str(tmp_path / "missing.jsonl")], capture_output=True, text=True)
+    assert done.returncode == 1 and "no such file" in done.stderr
+    done = subprocess.run([*command, "cluster"], capture_output=True, text=True)
+    assert done.returncode == 2 and "Missing argument" in done.stderr
 
 
 def test_ids_with_a_lone_surrogate_are_written_not_a_traceback(tmp_path: Path) -> None:
