@@ -441,7 +441,7 @@ def strip_boilerplate(text: str) -> str:
                 s[code >> 1] = _view(lines[code >> 1])
     kind = [0] * n
     keep = [True] * n
-    marked = []
+    marked: list[int] = []
     for i in ruled:
         if s[i] and (k := _line_rule(s[i])):
             kind[i] = k
