@@ -12,6 +12,8 @@ on a 4 KB article, ``prefixed_words`` 13.3 -> 8.2 us).
 import numba as nb
 import numpy as np
 
+from dedup._jit import FNV_OFFSET, FNV_PRIME  # (the tokenizer's word hash)
+
 _OPTS = dict(nogil=True, cache=True, boundscheck=False)
 
 
@@ -56,8 +58,6 @@ def prefixed_words(text, directory, values, masks, firsts, out):
     return n
 
 
-FNV_OFFSET = np.uint64(0xCBF29CE484222325)
-FNV_PRIME = np.uint64(0x100000001B3)
 B32 = np.uint8(32)
 # What a word's key may be in screen_lines' table (bits; see normalize._screen_table).
 SHORT_FIRST = 1  # the first word of a short line (<= 12 words) a rule may apply to
