@@ -16,6 +16,7 @@ from dedup.cli_common import report_skipped as _report_skipped
 from dedup.cli_common import reporter as _reporter
 from dedup.cli_index import index_group
 from dedup.errors import DedupError
+from dedup.write import json_line
 
 
 
@@ -111,7 +112,7 @@ def explain_command(a, b, corpus, id_field, text_field, date_field, skip_bad, ma
     except DedupError as error:
         raise _fail(error) from None
     if as_json:
-        click.echo(json.dumps(result.as_dict(), ensure_ascii=False))
+        click.echo(json_line(result.as_dict()), nl=False)
         return
     styled = sys.stdout.isatty() if color is None else color
     mark = (lambda t: click.style(t, fg="green", bold=True)) if styled else (lambda t: f"[[{t}]]")

@@ -12,6 +12,7 @@ from dedup.cli_common import read as _read
 from dedup.cli_common import read_options as _read_options
 from dedup.cli_common import report_skipped as _report_skipped
 from dedup.errors import DedupError
+from dedup.write import json_line
 
 
 def _hours(value: float | None) -> timedelta | None:
@@ -82,7 +83,7 @@ def check_command(index, inputs, id_field, text_field, date_field, skip_bad, max
         docs, stats = _read(inputs, id_field, text_field, date_field, skip_bad, max_chars)
         for row in check_documents(index, docs, window=DEFAULT if window is None else _hours(window)):
             duplicates += row["duplicate_of"] is not None
-            click.echo(json.dumps(row, ensure_ascii=False))
+            click.echo(json_line(row), nl=False)
     except DedupError as error:
         raise _fail(error) from None
     _report_skipped(stats)

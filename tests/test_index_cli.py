@@ -84,3 +84,15 @@ def test_add_together_gives_the_ids_of_dedup_cluster(tmp_path: Path) -> None:
     assert "added 3 articles (1 joined a story, 2 new)" in result.stderr
     with Index.open(path, read_only=True) as index:
         assert {i: index.cluster_of(i) for i in expected} == expected
+
+
+def test_check_prints_an_id_with_a_lone_surrogate(tmp_path: Path) -> None:
+    """JSON input may hold a lone surrogate in an id (valid JSON, not encodable as UTF-8): `index check` prints it
+    escaped, and the line reads back to the same id (no UnicodeEncodeError traceback)."""
+    index = str(tmp_path / "idx.db")
+    assert run("index", "add", index, str(SAMPLES), "--quiet").exit_code == 0
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"id": "a\\ud800b", "text": "A story about a thing."}\n')
+    result = run("index", "check", index, str(src))
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["id"] for line in result.stdout.splitlines()] == ["a\ud800b"]
