@@ -12,7 +12,10 @@ invalidates all of them).
 
 import numba as nb
 import numpy as np
+from llvmlite import ir
+from numba.core import cgutils, types
 from numba.cpython.unsafe.numbers import trailing_zeros  # (one instruction: the index of the lowest set bit)
+from numba.extending import intrinsic
 
 _OPTS = dict(nogil=True, cache=True, boundscheck=False)
 M32 = np.uint64(0xFFFFFFFF)
@@ -25,6 +28,24 @@ S16 = np.uint64(16)
 S13 = np.uint64(13)
 F1 = np.uint64(0x85EBCA6B)
 F2 = np.uint64(0xC2B2AE35)
+
+
+@intrinsic
+def prefetch(typingctx, array, index):
+    """Ask the CPU to bring the cache line of ``array[index]`` (1-d) into its caches (LLVM's prefetch: a
+    hint that never faults), so that a later read of it does not wait for memory."""
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        ptr = builder.bitcast(cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]], wraparound=False),
+                              cgutils.voidptr_t)
+        i32 = ir.IntType(32)
+        fn = builder.module.declare_intrinsic(  # (named for the pointer type: llvm.prefetch.p0 or .p0i8)
+            "llvm.prefetch", [cgutils.voidptr_t], fnty=ir.FunctionType(ir.VoidType(), [cgutils.voidptr_t, i32, i32, i32]))
+        builder.call(fn, [ptr, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])  # (read, keep, data)
+        return context.get_dummy_value()
+
+    return types.void(array, index), codegen
 
 @nb.njit(**_OPTS)
 def _minhash_one(values, lo, hi, a, b, sig):  # values[lo:hi] are shingle hashes (uint32)
@@ -520,7 +541,6 @@ def _clear(keys, key, bits):
 
 # --- sketches: bitmaps of the buckets of a document's shingles and tokens (dedup.bandmirror) -------------
 SKETCH_SHINGLE_BITS = 1024  # (bandmirror.SKETCH_SHINGLE_BITS; 512 token bits follow: 24 uint64 words in all)
-SKETCH_SPLIT = SKETCH_SHINGLE_BITS // 64  # words of the shingle half
 
 
 @nb.njit(**_OPTS)
@@ -541,12 +561,68 @@ def sketch_one(shingles, tokens, out):
         out[b >> 6] |= np.uint64(1) << np.uint64(b & 63)
 
 
+# --- the batch scorer's token sketches: a bitmap of the buckets of a document's tokens ----------------------
+TOKEN_SKETCH_SHIFT = 64 - 11  # 2,048 buckets (kernels.TOKEN_SKETCH_WORDS uint64 words)
+
+
 @nb.njit(**_OPTS)
-def sketch_rows(sh_values, sh_offsets, tok_ids, tok_offsets, tok_hashes, out):
-    """sketch_one of each document of a batch (its tokens given by ids into ``tok_hashes``)."""
-    for d in range(sh_offsets.shape[0] - 1):
-        sketch_one(sh_values[sh_offsets[d] : sh_offsets[d + 1]], tok_hashes[tok_ids[tok_offsets[d] : tok_offsets[d + 1]]],
-                   out[d])
+def token_sketch_rows(tok_ids, tok_offsets, tok_hashes, out):
+    """Set in ``out[d]`` the bits of the buckets (sketch_bucket, 11 bits) of document d's token hashes (its
+    tokens given by ids into ``tok_hashes``)."""
+    for d in range(tok_offsets.shape[0] - 1):
+        for i in range(tok_offsets[d], tok_offsets[d + 1]):
+            b = sketch_bucket(tok_hashes[tok_ids[i]], TOKEN_SKETCH_SHIFT)
+            out[d, b >> 6] |= np.uint64(1) << np.uint64(b & 63)
+
+
+@nb.njit(**_OPTS)
+def _place_rows(keys, values, lo, hi, bits):
+    """Put the keys values[lo:hi] + 2**32 (distinct) in the empty open-addressing table ``keys``."""
+    top = np.uint64(1) << np.uint64(32)
+    for i in range(lo, hi):
+        key = np.uint64(values[i]) + top
+        keys[_place(keys, key, bits)] = key
+
+
+@nb.njit(**_OPTS)
+def _clear_rows(keys, values, lo, hi, bits):
+    """Take the keys values[lo:hi] + 2**32 (all there) out of the table ``keys`` (it becomes empty)."""
+    top = np.uint64(1) << np.uint64(32)
+    for i in range(lo, hi):
+        _clear(keys, np.uint64(values[i]) + top, bits)
+
+
+@nb.njit(**_OPTS)
+def _limit(most_cosine, smaller, rule):
+    """The fewest shared shingles a pair whose cosine is at most ``most_cosine`` needs to meet the wording
+    rule (cosine, overlap, strong cosine, containment thresholds, slack): none once the cosine alone may
+    meet it, else enough for the overlap (with a cosine) or the containment."""
+    if most_cosine >= rule[2]:
+        return 0
+    need = min(rule[1], rule[3]) if most_cosine >= rule[0] else rule[3]
+    return np.int64(np.ceil((need - rule[4]) * smaller))
+
+
+PREFETCH_PAIRS = 4  # how many pairs ahead score_rows asks for the right document's rows (twice that for its offsets)
+PREFETCH_SHINGLES = 128  # the first shingles of its row that are asked for (the hardware prefetcher follows on)
+
+
+@nb.njit(**_OPTS)
+def _prefetch_right(right, k, k1, sh_offsets, sh_values, sketches, bounded):
+    """Prefetch what score_rows reads first of pair k + PREFETCH_PAIRS's right document (its sketch and the
+    head of its shingle row: the documents are read in no order, so each row would otherwise be a wait for
+    memory), and the shingle offsets of pair k + 2 * PREFETCH_PAIRS's."""
+    if k + 2 * PREFETCH_PAIRS < k1:
+        prefetch(sh_offsets, right[k + 2 * PREFETCH_PAIRS])
+    if k + PREFETCH_PAIRS < k1:
+        b = right[k + PREFETCH_PAIRS]
+        if bounded:
+            row = sketches[b]
+            for q in range(0, row.shape[0], 8):
+                prefetch(row, q)
+        lo = sh_offsets[b]
+        for q in range(lo, min(lo + PREFETCH_SHINGLES, sh_offsets[b + 1]), 16):
+            prefetch(sh_values, q)
 
 
 @nb.njit(**_OPTS)
@@ -556,25 +632,25 @@ def score_rows(indices, counts, offsets, tf, idf, is_number, norms, sh_values, s
     MinHash slots of each pair, straight from the corpus's count rows and shingle rows (no gathered
     copies).
 
-    The left document's tokens (with their weights) and shingles go into small hash tables of
-    2**bits slots (at most a quarter full) once per run of pairs with the same left document (pairs
-    come sorted by it); the right document's are looked up in them, in column order, so the products
-    are summed as :func:`sparse_row_dots` sums them (bit-identical to scipy's). Independent lookups
-    in a table that stays in cache beat merging the sorted rows (2.5x for the shingles). A bitmap of
-    the left shingles' top 16 bits (8 KB, in L1) answers most right shingles (those of unrelated
+    The left document's shingles (and, once a pair needs them, its tokens with their weights) go into
+    small hash tables of 2**bits slots (at most a quarter full) once per run of pairs with the same left
+    document (pairs come sorted by it); the right document's are looked up in them, in column order, so
+    the products are summed as :func:`sparse_row_dots` sums them (bit-identical to scipy's). Independent
+    lookups in a table that stays in cache beat merging the sorted rows (2.5x for the shingles). A bitmap
+    of the left shingles' top 16 bits (8 KB, in L1) answers most right shingles (those of unrelated
     documents) before the table is probed.
 
     With a ``rule`` (cosine, overlap, strong cosine, containment, slack: :func:`dedup.confirm.worded_alike`'s
-    thresholds), a pair is first bounded from the right document's sketch (``sketches``: bitmaps of its
-    shingles' and tokens' buckets, as :func:`sketch_one` sets them; ``token_buckets``: each token id's
-    bucket): its shared shingles by the left ones in buckets the right one has, its cosine by the norm of
-    the left weights there (Cauchy-Schwarz). A pair whose bounds fail the rule cannot be a copy: it is
-    marked in ``skipped`` and gets zeros, and neither row is read for it."""
+    thresholds), a pair's cosine is first bounded from the right document's token sketch (``sketches``:
+    the bitmap of its tokens' buckets, :func:`token_sketch_rows`; ``token_buckets``: each token id's bucket)
+    by the norm of the left weights in those buckets (Cauchy-Schwarz). That bound sets the fewest shared
+    shingles that could still meet the rule (:func:`_limit`); the right shingles are counted until that
+    many can no longer be reached. A pair that cannot meet it is marked in ``skipped`` and gets zeros; its
+    tokens are not read. The other pairs are scored in full, as without a rule."""
     size = 1 << bits
     bounded = rule.shape[0] > 0
-    held = np.zeros(SKETCH_SHINGLE_BITS, dtype=np.int64)  # per shingle bucket: left shingles
-    squares = np.zeros(sketches.shape[1] * 64 - SKETCH_SHINGLE_BITS)  # per token bucket: left squared weights
-    masks = np.zeros(sketches.shape[1], dtype=np.uint64)  # the buckets the left document has
+    squares = np.zeros(sketches.shape[1] * 64)  # per token bucket: the left document's squared weights
+    masks = np.zeros(sketches.shape[1], dtype=np.uint64)  # the token buckets the left document has
     sh_bits = np.zeros(1 << 10, dtype=np.uint64)
     tok_keys = np.zeros(size, dtype=np.uint64)
     tok_weights = np.zeros(size, dtype=np.float64)
@@ -582,66 +658,71 @@ def score_rows(indices, counts, offsets, tf, idf, is_number, norms, sh_values, s
     buf = np.empty(size, dtype=np.float64)
     top = np.uint64(1) << np.uint64(32)  # keys are values + 2**32 (never 0)
     current = -1
+    tokens_in = False  # whether the current left document's tokens are in tok_keys
     for k in range(k0, k1):
+        _prefetch_right(right, k, k1, sh_offsets, sh_values, sketches, bounded)
         a = left[k]
         if a != current:
             if current >= 0:
-                for i in range(offsets[current], offsets[current + 1]):
-                    _clear(tok_keys, np.uint64(indices[i]) + top, bits)
+                if tokens_in:
+                    _clear_rows(tok_keys, indices, offsets[current], offsets[current + 1], bits)
+                _clear_rows(sh_keys, sh_values, sh_offsets[current], sh_offsets[current + 1], bits)
                 for i in range(sh_offsets[current], sh_offsets[current + 1]):
-                    _clear(sh_keys, np.uint64(sh_values[i]) + top, bits)
                     sh_bits[np.uint64(sh_values[i]) >> np.uint64(22)] = 0
+                if bounded:
+                    for i in range(offsets[current], offsets[current + 1]):
+                        squares[token_buckets[indices[i]]] = 0.0
+                    masks[:] = 0
+            tokens_in = False
+            _place_rows(sh_keys, sh_values, sh_offsets[a], sh_offsets[a + 1], bits)
+            for i in range(sh_offsets[a], sh_offsets[a + 1]):
+                h = np.uint64(sh_values[i])
+                sh_bits[h >> np.uint64(22)] |= np.uint64(1) << ((h >> np.uint64(16)) & np.uint64(63))
+            if bounded:
+                na = norms[a]
+                for i in range(offsets[a], offsets[a + 1]):
+                    bk = token_buckets[indices[i]]
+                    w = tf[counts[i]] * idf[indices[i]] / na
+                    squares[bk] += w * w
+                    masks[bk >> 6] |= np.uint64(1) << np.uint64(bk & 63)
+            current = a
+        b = right[k]
+        s0, s1 = sh_offsets[b], sh_offsets[b + 1]
+        limit = 0
+        if bounded:
+            mass = 0.0
+            for j in range(sketches.shape[1]):
+                x = sketches[b, j] & masks[j]
+                while x:
+                    mass += squares[j * 64 + np.int64(trailing_zeros(x))]
+                    x &= x - np.uint64(1)
+            smaller = min(sh_offsets[a + 1] - sh_offsets[a], s1 - s0)
+            limit = _limit(np.sqrt(min(mass, 1.0)) + rule[4], smaller, rule)
+        c = 0
+        j = s0
+        while j < s1 and c + (s1 - j) >= limit:
+            h = np.uint64(sh_values[j])
+            if (sh_bits[h >> np.uint64(22)] >> ((h >> np.uint64(16)) & np.uint64(63))) & np.uint64(1):
+                c += _find(sh_keys, h + top, bits) >= 0
+            j += 1
+        if c + (s1 - j) < limit:  # (too few shared shingles for the rule, at the cosine's bound)
+            cosine[k] = 0.0
+            shared_numbers[k] = 0
+            common[k] = 0
+            equal[k] = 0
+            skipped[k] = True
+            continue
+        if bounded:
+            skipped[k] = False
+        common[k] = c
+        if not tokens_in:
             na = norms[a]
             for i in range(offsets[a], offsets[a + 1]):
                 key = np.uint64(indices[i]) + top
                 slot = _place(tok_keys, key, bits)
                 tok_keys[slot] = key
                 tok_weights[slot] = tf[counts[i]] * idf[indices[i]] / na
-            for i in range(sh_offsets[a], sh_offsets[a + 1]):
-                h = np.uint64(sh_values[i])
-                key = h + top
-                sh_keys[_place(sh_keys, key, bits)] = key
-                sh_bits[h >> np.uint64(22)] |= np.uint64(1) << ((h >> np.uint64(16)) & np.uint64(63))
-            if bounded:
-                held[:] = 0
-                squares[:] = 0.0
-                masks[:] = 0
-                for i in range(sh_offsets[a], sh_offsets[a + 1]):
-                    bk = sketch_bucket(sh_values[i], 64 - 10)
-                    held[bk] += 1
-                    masks[bk >> 6] |= np.uint64(1) << np.uint64(bk & 63)
-                for i in range(offsets[a], offsets[a + 1]):
-                    bk = token_buckets[indices[i]]
-                    w = tf[counts[i]] * idf[indices[i]] / na
-                    squares[bk] += w * w
-                    masks[SKETCH_SPLIT + (bk >> 6)] |= np.uint64(1) << np.uint64(bk & 63)
-            current = a
-        b = right[k]
-        if bounded:
-            n_sh = 0
-            for j in range(SKETCH_SPLIT):
-                x = sketches[b, j] & masks[j]
-                while x:
-                    n_sh += held[j * 64 + np.int64(trailing_zeros(x))]
-                    x &= x - np.uint64(1)
-            mass = 0.0
-            for j in range(SKETCH_SPLIT, sketches.shape[1]):
-                x = sketches[b, j] & masks[j]
-                while x:
-                    mass += squares[(j - SKETCH_SPLIT) * 64 + np.int64(trailing_zeros(x))]
-                    x &= x - np.uint64(1)
-            smaller = min(sh_offsets[a + 1] - sh_offsets[a], sh_offsets[b + 1] - sh_offsets[b])
-            most_contained = (n_sh / smaller if smaller > 0 else 0.0) + rule[4]
-            most_cosine = np.sqrt(min(mass, 1.0)) + rule[4]
-            if not ((most_cosine >= rule[0] and most_contained >= rule[1]) or most_cosine >= rule[2]
-                    or most_contained >= rule[3]):
-                cosine[k] = 0.0
-                shared_numbers[k] = 0
-                common[k] = 0
-                equal[k] = 0
-                skipped[k] = True
-                continue
-            skipped[k] = False
+            tokens_in = True
         nb_ = norms[b]
         m = 0
         shared = 0
@@ -656,12 +737,6 @@ def score_rows(indices, counts, offsets, tf, idf, is_number, norms, sh_values, s
                     m += 1
         cosine[k] = _reduce(buf, m)
         shared_numbers[k] = shared
-        c = 0
-        for j in range(sh_offsets[b], sh_offsets[b + 1]):
-            h = np.uint64(sh_values[j])
-            if (sh_bits[h >> np.uint64(22)] >> ((h >> np.uint64(16)) & np.uint64(63))) & np.uint64(1):
-                c += _find(sh_keys, h + top, bits) >= 0
-        common[k] = c
         e = 0
         for p in range(sigs.shape[1]):
             e += sigs[a, p] == sigs[b, p]

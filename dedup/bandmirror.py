@@ -29,7 +29,6 @@ SKETCH_TOKEN_BITS = 512
 SKETCH_WORDS = (SKETCH_SHINGLE_BITS + SKETCH_TOKEN_BITS) // 64
 assert (SKETCH_SHINGLE_BITS, SKETCH_TOKEN_BITS) == (1 << 10, 1 << 9)  # the compiled _sketch's shifts
 assert SKETCH_WORDS == kernels.SKETCH_WORDS
-_MIX = np.uint64(0x9E3779B97F4A7C15)
 _EMPTY_U32 = np.zeros(0, dtype=np.uint32)
 
 
@@ -672,15 +671,9 @@ class TokenCounts:
 # --- sketches: exact upper bounds of the scores ---------------------------------------------------------
 
 
-def _buckets(values: np.ndarray, bits: int) -> np.ndarray:
-    x = np.asarray(values, dtype=np.uint64)
-    x = (x ^ (x >> np.uint64(31))) * _MIX
-    return (x >> np.uint64(64 - bits.bit_length() + 1)).astype(np.int64)
-
-
 def token_buckets(hashes: np.ndarray) -> np.ndarray:
     """The bucket of each token hash in the token half of a sketch (int64)."""
-    return _buckets(hashes, SKETCH_TOKEN_BITS)
+    return kernels.hash_buckets(hashes, SKETCH_TOKEN_BITS)
 
 
 def sketch(shingles: np.ndarray, tokens: np.ndarray) -> np.ndarray:
@@ -689,7 +682,8 @@ def sketch(shingles: np.ndarray, tokens: np.ndarray) -> np.ndarray:
         out = np.zeros(SKETCH_WORDS, dtype=np.uint64)
         _sketch(shingles, tokens, out)
         return out
-    bits = np.concatenate((_buckets(shingles, SKETCH_SHINGLE_BITS), SKETCH_SHINGLE_BITS + _buckets(tokens, SKETCH_TOKEN_BITS)))
+    bits = np.concatenate((kernels.hash_buckets(shingles, SKETCH_SHINGLE_BITS),
+                           SKETCH_SHINGLE_BITS + kernels.hash_buckets(tokens, SKETCH_TOKEN_BITS)))
     flags = np.zeros(SKETCH_WORDS * 64, dtype=np.uint8)
     flags[bits] = 1
     return np.packbits(flags, bitorder="little").view("<u8").astype(np.uint64)
@@ -717,8 +711,8 @@ def sketch_bounds(
         mass = np.empty(len(rows))
         _sketch_bounds(sketches, rows, q_shingles, q_tokens, squares, common, mass)
     else:
-        sh_buckets = _buckets(q_shingles, SKETCH_SHINGLE_BITS)
-        tok_buckets = _buckets(q_tokens, SKETCH_TOKEN_BITS)
+        sh_buckets = kernels.hash_buckets(q_shingles, SKETCH_SHINGLE_BITS)
+        tok_buckets = kernels.hash_buckets(q_tokens, SKETCH_TOKEN_BITS)
         flags = np.unpackbits(sketches[rows].astype("<u8").view(np.uint8), axis=1, bitorder="little")
         common = flags[:, sh_buckets].sum(axis=1).astype(np.int64)
         mass = flags[:, SKETCH_SHINGLE_BITS + tok_buckets] @ squares

@@ -243,10 +243,10 @@ def number_agreement(
 @dataclass(frozen=True)
 class Bounds:
     """What lets :func:`score_corpus_pairs` pass over the pairs that cannot be copies: each document's
-    sketch (:func:`dedup.kernels.sketch_rows`), each token id's bucket in it, and the thresholds of
-    :func:`worded_alike` (the wording half of :func:`is_copy`, which only grows with both scores)."""
+    token sketch (:func:`dedup.kernels.token_sketch_rows`), each token id's bucket in it, and the thresholds
+    of :func:`worded_alike` (the wording half of :func:`is_copy`, which only grows with both scores)."""
 
-    sketches: np.ndarray  # (documents, kernels.SKETCH_WORDS) uint64
+    sketches: np.ndarray  # (documents, kernels.TOKEN_SKETCH_WORDS) uint64
     token_buckets: np.ndarray  # int64, one per token id
     cosine: float
     overlap: float
@@ -269,11 +269,11 @@ def score_corpus_pairs(
     rows read into two buffers (the arrays may be :class:`dedup.parallel.DiskArray`, read by range:
     nothing of the files stays mapped). None: all rows at once (arrays in memory are used as they are).
 
-    With ``bounds``, a pair whose upper bounds of cosine and containment (from the right document's
-    sketch) fail :func:`worded_alike` is not scored: all its scores are 0, and it is marked in
-    ``skipped`` (bool, one per pair) when given; the bounds are dropped after a trial if they pass over
-    too few pairs (:class:`_BoundsTrial`). The pairs that :func:`is_copy` confirms, and their scores, are
-    the same as without bounds."""
+    With ``bounds``, a pair that cannot meet :func:`worded_alike` (its cosine bounded from the right
+    document's token sketch, then its shared shingles counted until too few remain for that bound) is
+    not scored in full: all its scores are 0, and it is marked in ``skipped`` (bool, one per pair) when
+    given; the bounds are dropped after a trial if they pass over too few pairs (:class:`_BoundsTrial`).
+    The pairs that :func:`is_copy` confirms, and their scores, are the same as without bounds."""
     left, right = pairs[:, 0], pairs[:, 1]
     m = len(left)
     n = len(counts.offsets) - 1
@@ -330,10 +330,10 @@ BOUNDS_WORTH = 0.4  # the share of those the bounds must pass over for them to b
 
 
 class _BoundsTrial:
-    """Bounds cost ~1/8 of an exact score per pair: they are kept only while they pass over enough pairs. The
-    first pairs are scored with them; if they passed over less than BOUNDS_WORTH of those, the rest are scored
-    without (the result is the same either way). Real news, where most candidate pairs are chance LSH
-    collisions, keeps them; a corpus of articles that share whole paragraphs may not."""
+    """A pair's cosine bound costs ~1/10 of its exact score: bounds are kept only while they pass over enough
+    pairs. The first pairs are scored with them; if they passed over less than BOUNDS_WORTH of those, the rest
+    are scored without (the result is the same either way). Real news, where most candidate pairs are chance LSH
+    collisions, keeps them, as do the generated corpora; a corpus of copies would not."""
 
     def __init__(self, bounds: Bounds | None, pairs: int) -> None:
         self.bounds = bounds

@@ -30,8 +30,11 @@ MIN_PAIRS = 20_000
 # Characters per group of documents the tokenizer works on at a time.
 TOKENIZE_GROUP = 1 << 18
 SKETCH_WORDS = 24  # uint64 words of a sketch: 1,024 shingle buckets then 512 token buckets (dedup.bandmirror)
+TOKEN_SKETCH_BUCKETS = 2048  # buckets of the batch scorer's token sketches (_jit.TOKEN_SKETCH_SHIFT)
+TOKEN_SKETCH_WORDS = TOKEN_SKETCH_BUCKETS // 64
 BOUND_SLACK = 1e-9  # added to score bounds: rounding must never exclude a copy
-_NO_SKETCHES = np.zeros((0, SKETCH_WORDS), dtype=np.uint64)  # (score_rows without bounds)
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+_NO_SKETCHES = np.zeros((0, TOKEN_SKETCH_WORDS), dtype=np.uint64)  # (score_rows without bounds)
 _NO_BUCKETS = np.zeros(0, dtype=np.int64)
 
 _state: dict[str, object] = {}
@@ -70,7 +73,7 @@ def _compile() -> None:
         has_gaps=_jit_text.has_gaps,
         word_key=_jit_text.word_key,
         screen_lines=_jit_text.screen_lines,
-        sketch_rows=_jit.sketch_rows,
+        token_sketch_rows=_jit.token_sketch_rows,
         tokenize=_jit.tokenize,
         first_ids=_jit.first_ids,
         count_rows=_jit.count_rows,
@@ -326,9 +329,10 @@ def score_rows(
     of that matrix. Pairs sorted by left document are fastest; they are split across threads.
 
     With ``rule`` (the cosine, overlap, strong cosine and containment thresholds of
-    :func:`dedup.confirm.worded_alike`), each document's ``sketches`` (:func:`sketch_rows`) and each token
-    id's bucket (``token_buckets``), the pairs whose upper bounds fail the rule are not scored: they get
-    zeros and are marked in ``skipped`` (bool, one per pair) when given."""
+    :func:`dedup.confirm.worded_alike`), each document's token sketch ``sketches`` (:func:`token_sketch_rows`)
+    and each token id's bucket in it (``token_buckets``, :func:`hash_buckets` of its hash), the pairs that
+    cannot meet the rule (a bound of their cosine, then their shared shingles counted until too few remain)
+    are not scored in full: they get zeros and are marked in ``skipped`` (bool, one per pair) when given."""
     left = np.ascontiguousarray(left, dtype=np.int64)
     right = np.ascontiguousarray(right, dtype=np.int64)
     m = len(left)
@@ -349,12 +353,20 @@ def score_rows(
     return cosine, shared, common, equal
 
 
-def sketch_rows(shingles: np.ndarray, shingle_offsets: np.ndarray, token_ids: np.ndarray, token_offsets: np.ndarray,
-                token_hashes: np.ndarray) -> np.ndarray:
-    """The sketch of each document of a batch (as :func:`dedup.bandmirror.sketch` makes one), given its
-    shingle hashes and its token ids into ``token_hashes``: (documents, SKETCH_WORDS) uint64."""
-    out = np.zeros((len(shingle_offsets) - 1, SKETCH_WORDS), dtype=np.uint64)
-    _k("sketch_rows")(shingles, shingle_offsets, token_ids, token_offsets, token_hashes, out)
+def hash_buckets(values: np.ndarray, buckets: int) -> np.ndarray:
+    """The bucket (of ``buckets``, a power of 2) of each 32- or 64-bit hash: the top bits of the mixed value,
+    as the compiled ``_jit.sketch_bucket`` takes them (int64)."""
+    x = np.asarray(values, dtype=np.uint64)
+    x = (x ^ (x >> np.uint64(31))) * _MIX
+    return (x >> np.uint64(65 - buckets.bit_length())).astype(np.int64)
+
+
+def token_sketch_rows(token_ids: np.ndarray, token_offsets: np.ndarray, token_hashes: np.ndarray) -> np.ndarray:
+    """Each document's token sketch, the bitmap of the buckets (:func:`hash_buckets` of
+    ``TOKEN_SKETCH_BUCKETS``) of its tokens' hashes, given its token ids into ``token_hashes``:
+    (documents, TOKEN_SKETCH_WORDS) uint64 (bit i of bucket i in word i // 64)."""
+    out = np.zeros((len(token_offsets) - 1, TOKEN_SKETCH_WORDS), dtype=np.uint64)
+    _k("token_sketch_rows")(token_ids, token_offsets, token_hashes, out)
     return out
 
 
@@ -601,10 +613,10 @@ def warm_up() -> None:
         for rule in (None, (1.0, 1.0, 1.0, 1.0)):  # without and with bounds
             score_rows(rows[0], rows[1], rows[2], rows[3], rows[2], np.zeros((1, 2), np.uint32), tf=sublinear_tf(1),
                        idf=np.ones(1), is_number=np.zeros(1, bool), norms=norms, left=pairs, right=pairs,
-                       sketches=np.zeros((1, SKETCH_WORDS), np.uint64), token_buckets=np.zeros(1, np.int64), rule=rule)
+                       sketches=np.zeros((1, TOKEN_SKETCH_WORDS), np.uint64), token_buckets=np.zeros(1, np.int64), rule=rule)
     doc_frequency(ids, offsets, 1)
     token_counts(ids, hashes)
-    sketch_rows(np.zeros(1, np.uint32), np.array([0, 1], np.int64), ids, offsets, np.ones(1, np.uint64))
+    token_sketch_rows(ids, offsets, np.ones(1, np.uint64))
     prefixed_words(b" ab", prefix_table([b"ab"]))
     has_gaps(b"a  b")
     punct = np.zeros(256, dtype=np.bool_)

@@ -257,11 +257,9 @@ def _bounds(corpus: Corpus, options: Options | None) -> Bounds | None:
     scores of the unconfirmed pairs are read no further: the confirmed ones come out the same)."""
     if options is None or corpus.sketches is None:
         return None
-    from dedup.bandmirror import token_buckets
-
-    return Bounds(sketches=corpus.sketches, token_buckets=token_buckets(corpus.tokens.hashes),
-                  cosine=options.cosine, overlap=options.overlap, strong_cosine=options.strong_cosine,
-                  containment=options.containment)
+    buckets = kernels.hash_buckets(corpus.tokens.hashes, kernels.TOKEN_SKETCH_BUCKETS)
+    return Bounds(sketches=corpus.sketches, token_buckets=buckets, cosine=options.cosine, overlap=options.overlap,
+                  strong_cosine=options.strong_cosine, containment=options.containment)
 
 
 @dataclass(frozen=True)

@@ -89,7 +89,6 @@ def test_bounded_scoring_passes_over_only_pairs_that_cannot_be_copies(docs: list
     """With bounds, a pair is either scored exactly as without them, or skipped (all zeros) because its
     exact cosine and containment fail worded_alike: the confirmed pairs cannot change. In memory and by
     blocks from files."""
-    from dedup.bandmirror import token_buckets
     from dedup.confirm import Bounds, worded_alike
 
     tokens, shingles, sigs, pairs, counts, is_number = _corpus(docs, data)
@@ -97,8 +96,8 @@ def test_bounded_scoring_passes_over_only_pairs_that_cannot_be_copies(docs: list
     expected = score_corpus_pairs(pairs, counts=counts, **common)
     rule = dict(zip(("cosine", "overlap", "strong_cosine", "containment"),
                     data.draw(st.tuples(*[st.sampled_from([0.0, 0.3, 0.55, 0.8, 1.0, 2.0])] * 4))))  # (2: never met)
-    bounds = Bounds(sketches=kernels.sketch_rows(shingles.hashes, shingles.offsets, tokens.ids, tokens.offsets, tokens.hashes),
-                    token_buckets=token_buckets(tokens.hashes), **rule)
+    bounds = Bounds(sketches=kernels.token_sketch_rows(tokens.ids, tokens.offsets, tokens.hashes),
+                    token_buckets=kernels.hash_buckets(tokens.hashes, kernels.TOKEN_SKETCH_BUCKETS), **rule)
     for block_bytes in (None, data.draw(st.sampled_from([1, 24, 100, 400]))):
         skipped = np.empty(len(pairs), dtype=bool)
         got = score_corpus_pairs(pairs, counts=counts, block_bytes=block_bytes, bounds=bounds, skipped=skipped, **common)
@@ -164,17 +163,18 @@ def test_residual_scan_equals_lsh_query_and_intersections(docs, residual_docs, d
 
 @settings(max_examples=60, deadline=None)
 @given(_DOCS)
-def test_batch_sketches_equal_one_article_sketches(docs: list[list[int]]) -> None:
-    """kernels.sketch_rows gives each document the sketch the index makes of one article (numpy path)."""
-    from dedup import bandmirror
-
+def test_token_sketches_set_the_buckets_of_each_documents_tokens(docs: list[list[int]]) -> None:
+    """kernels.token_sketch_rows sets, in each document's row, exactly the bits of its tokens' buckets
+    (kernels.hash_buckets of their hashes, as the scorer buckets each token id)."""
     tokens = _tokens(docs)
-    shingles = _shingles(docs)
-    got = kernels.sketch_rows(shingles.hashes, shingles.offsets, tokens.ids, tokens.offsets, tokens.hashes)
-    with mock.patch.object(bandmirror, "_NUMBA", False):
-        for d in range(len(docs)):
-            own = tokens.hashes[np.unique(tokens.ids[tokens.offsets[d] : tokens.offsets[d + 1]])]
-            assert np.array_equal(got[d], bandmirror.sketch(shingles.doc(d), own)), d
+    got = kernels.token_sketch_rows(tokens.ids, tokens.offsets, tokens.hashes)
+    assert got.shape == (len(docs), kernels.TOKEN_SKETCH_WORDS)
+    buckets = kernels.hash_buckets(tokens.hashes, kernels.TOKEN_SKETCH_BUCKETS)
+    for d in range(len(docs)):
+        expected = np.zeros(kernels.TOKEN_SKETCH_BUCKETS, dtype=bool)
+        expected[buckets[tokens.ids[tokens.offsets[d] : tokens.offsets[d + 1]]]] = True
+        bits = np.unpackbits(got[d].astype("<u8").view(np.uint8), bitorder="little").astype(bool)
+        assert np.array_equal(bits, expected), d
 
 
 @settings(max_examples=100, deadline=None)

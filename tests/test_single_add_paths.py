@@ -229,9 +229,10 @@ def test_checkpointer_is_woken_every_few_articles_and_after_other_changes(tmp_pa
 @given(st.lists(st.integers(0, 2**64 - 1), min_size=1, max_size=100), st.lists(st.integers(0, 2**32 - 1), max_size=100))
 def test_compiled_sketch_bounds_bucket_as_numpy_does(tokens: list[int], shingles: list[int]) -> None:
     """The compiled bounds bucket the query's shingles and tokens themselves (as the sketches were made);
-    they agree with the numpy path, which buckets them with _buckets."""
+    they agree with the numpy path, which buckets them with kernels.hash_buckets."""
     from dedup import bandmirror
-    from dedup.bandmirror import SKETCH_SHINGLE_BITS, SKETCH_TOKEN_BITS, _bucket, _buckets, sketch, sketch_bounds
+    from dedup.bandmirror import SKETCH_SHINGLE_BITS, SKETCH_TOKEN_BITS, _bucket, sketch, sketch_bounds
+    from dedup.kernels import hash_buckets as _buckets
 
     q_tokens = np.array(tokens, dtype=np.uint64)
     q_shingles = np.array(shingles, dtype=np.uint32)
