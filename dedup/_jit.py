@@ -608,7 +608,7 @@ PREFETCH_SHINGLES = 128  # the first shingles of its row that are asked for (the
 
 
 @nb.njit(**_OPTS)
-def _prefetch_right(right, k, k1, sh_offsets, sh_values, sketches, bounded):
+def _prefetch_right(right, doc_right, k, k1, sh_offsets, sh_values, sketches, bounded):
     """Prefetch what score_rows reads first of pair k + PREFETCH_PAIRS's right document (its sketch and the
     head of its shingle row: the documents are read in no order, so each row would otherwise be a wait for
     memory), and the shingle offsets of pair k + 2 * PREFETCH_PAIRS's."""
@@ -617,7 +617,7 @@ def _prefetch_right(right, k, k1, sh_offsets, sh_values, sketches, bounded):
     if k + PREFETCH_PAIRS < k1:
         b = right[k + PREFETCH_PAIRS]
         if bounded:
-            row = sketches[b]
+            row = sketches[doc_right[k + PREFETCH_PAIRS]]
             for q in range(0, row.shape[0], 8):
                 prefetch(row, q)
         lo = sh_offsets[b]
@@ -626,11 +626,13 @@ def _prefetch_right(right, k, k1, sh_offsets, sh_values, sketches, bounded):
 
 
 @nb.njit(**_OPTS)
-def score_rows(indices, counts, offsets, tf, idf, is_number, norms, sh_values, sh_offsets, sigs, bits,
-               left, right, cosine, shared_numbers, common, equal, sketches, token_buckets, rule, skipped, k0, k1):
+def score_rows(indices, counts, offsets, tf, idf, is_number, norms, sh_values, sh_offsets, sigs, bits, left, right,
+               doc_left, doc_right, cosine, shared_numbers, common, equal, sketches, token_buckets, rule, skipped, k0, k1):
     """Cosine of the l2-normalised TF-IDF rows, shared numeric tokens, shared shingles and equal
     MinHash slots of each pair, straight from the corpus's count rows and shingle rows (no gathered
-    copies).
+    copies). ``left``/``right`` number the pair's documents in the rows, ``doc_left``/``doc_right`` in the
+    per-document arrays (``norms``, ``sigs``, ``sketches``: those of the whole corpus when the rows are a
+    block's).
 
     The left document's shingles (and, once a pair needs them, its tokens with their weights) go into
     small hash tables of 2**bits slots (at most a quarter full) once per run of pairs with the same left
@@ -660,7 +662,7 @@ def score_rows(indices, counts, offsets, tf, idf, is_number, norms, sh_values, s
     current = -1
     tokens_in = False  # whether the current left document's tokens are in tok_keys
     for k in range(k0, k1):
-        _prefetch_right(right, k, k1, sh_offsets, sh_values, sketches, bounded)
+        _prefetch_right(right, doc_right, k, k1, sh_offsets, sh_values, sketches, bounded)
         a = left[k]
         if a != current:
             if current >= 0:
@@ -679,7 +681,7 @@ def score_rows(indices, counts, offsets, tf, idf, is_number, norms, sh_values, s
                 h = np.uint64(sh_values[i])
                 sh_bits[h >> np.uint64(22)] |= np.uint64(1) << ((h >> np.uint64(16)) & np.uint64(63))
             if bounded:
-                na = norms[a]
+                na = norms[doc_left[k]]
                 for i in range(offsets[a], offsets[a + 1]):
                     bk = token_buckets[indices[i]]
                     w = tf[counts[i]] * idf[indices[i]] / na
@@ -692,7 +694,7 @@ def score_rows(indices, counts, offsets, tf, idf, is_number, norms, sh_values, s
         if bounded:
             mass = 0.0
             for j in range(sketches.shape[1]):
-                x = sketches[b, j] & masks[j]
+                x = sketches[doc_right[k], j] & masks[j]
                 while x:
                     mass += squares[j * 64 + np.int64(trailing_zeros(x))]
                     x &= x - np.uint64(1)
@@ -716,14 +718,14 @@ def score_rows(indices, counts, offsets, tf, idf, is_number, norms, sh_values, s
             skipped[k] = False
         common[k] = c
         if not tokens_in:
-            na = norms[a]
+            na = norms[doc_left[k]]
             for i in range(offsets[a], offsets[a + 1]):
                 key = np.uint64(indices[i]) + top
                 slot = _place(tok_keys, key, bits)
                 tok_keys[slot] = key
                 tok_weights[slot] = tf[counts[i]] * idf[indices[i]] / na
             tokens_in = True
-        nb_ = norms[b]
+        nb_ = norms[doc_right[k]]
         m = 0
         shared = 0
         for j in range(offsets[b], offsets[b + 1]):
@@ -738,8 +740,9 @@ def score_rows(indices, counts, offsets, tf, idf, is_number, norms, sh_values, s
         cosine[k] = _reduce(buf, m)
         shared_numbers[k] = shared
         e = 0
+        ga, gb = doc_left[k], doc_right[k]
         for p in range(sigs.shape[1]):
-            e += sigs[a, p] == sigs[b, p]
+            e += sigs[ga, p] == sigs[gb, p]
         equal[k] = e
 
 

@@ -298,7 +298,7 @@ def score_corpus_pairs(
                 parts = kernels.score_rows(
                     counts.indices, counts.counts, counts.offsets, shingles.hashes, shingles.offsets, signatures,
                     tf=tf, idf=idf, is_number=is_number, norms=norms, left=left[lo:hi], right=right[lo:hi],
-                    **_bounding(trial.bounds, None, skipped[lo:hi]),
+                    **_bounding(trial.bounds, skipped[lo:hi]),
                 )
                 for target, part in zip((cosine, shared, common, equal), parts):
                     target[lo:hi] = part
@@ -350,12 +350,11 @@ class _BoundsTrial:
             self.bounds = None
 
 
-def _bounding(bounds: Bounds | None, docs: rowblocks.BlockDocs | None, skipped: np.ndarray) -> dict[str, object]:
-    """kernels.score_rows' bounding arguments (the sketches of a block's documents when ``docs`` is given)."""
+def _bounding(bounds: Bounds | None, skipped: np.ndarray) -> dict[str, object]:
+    """kernels.score_rows' bounding arguments."""
     if bounds is None:
         return {}
-    sketches = bounds.sketches if docs is None else docs.take(bounds.sketches)
-    return dict(sketches=sketches, token_buckets=bounds.token_buckets, skipped=skipped,
+    return dict(sketches=bounds.sketches, token_buckets=bounds.token_buckets, skipped=skipped,
                 rule=(bounds.cosine, bounds.overlap, bounds.strong_cosine, bounds.containment))
 
 
@@ -373,6 +372,8 @@ def _score_by_blocks(
     block_of = np.repeat(np.arange(size), [hi - lo for lo, hi in blocks])
     code = np.minimum(block_of[left], block_of[right]) * size + np.maximum(block_of[left], block_of[right])
     del block_of
+    if size * size <= 1 << 16:
+        code = code.astype(np.uint16)  # (numpy sorts 16-bit keys stably by radix: 10x faster on millions of pairs)
     order = np.argsort(code, kind="stable")
     cuts = np.searchsorted(code[order], np.arange(size * size + 1))
     del code
@@ -394,10 +395,11 @@ def _score_by_blocks(
                     normed[k] = True
             bounds = trial.bounds if trial is not None else None
             marks = np.zeros(len(picked), dtype=bool)
+            lefts, rights = left[picked], right[picked]
             parts = kernels.score_rows(
-                rows.indices, rows.counts, rows.offsets, rows.hashes, rows.shingle_offsets, docs.take(signatures),
-                tf=tf, idf=idf, is_number=is_number, norms=docs.take(norms), left=docs.local(left[picked]),
-                right=docs.local(right[picked]), **_bounding(bounds, docs, marks),
+                rows.indices, rows.counts, rows.offsets, rows.hashes, rows.shingle_offsets, signatures, tf=tf, idf=idf,
+                is_number=is_number, norms=norms, left=docs.local(lefts), right=docs.local(rights), docs=(lefts, rights),
+                **_bounding(bounds, marks),
             )
             for target, part in zip(out, parts):
                 target[picked] = part

@@ -318,7 +318,8 @@ def tfidf_norms(
 def score_rows(
     indices: np.ndarray, counts: np.ndarray, offsets: np.ndarray, shingles: np.ndarray, shingle_offsets: np.ndarray,
     signatures: np.ndarray, *, tf: np.ndarray, idf: np.ndarray, is_number: np.ndarray, norms: np.ndarray,
-    left: np.ndarray, right: np.ndarray, sketches: np.ndarray | None = None, token_buckets: np.ndarray | None = None,
+    left: np.ndarray, right: np.ndarray, docs: tuple[np.ndarray, np.ndarray] | None = None,
+    sketches: np.ndarray | None = None, token_buckets: np.ndarray | None = None,
     rule: tuple[float, float, float, float] | None = None, skipped: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Scores of document pairs straight from a corpus's count rows (sorted token ids ``indices``
@@ -326,7 +327,9 @@ def score_rows(
     numeric tokens, shared shingles, equal signature slots) per pair. The weights are those of
     :func:`dedup.confirm.tfidf_weights` (``tf`` from :func:`sublinear_tf`, ``idf`` per token, rows
     divided by ``norms`` from :func:`tfidf_norms`), the cosine bit-identical to :func:`sparse_row_dots`
-    of that matrix. Pairs sorted by left document are fastest; they are split across threads.
+    of that matrix. Pairs sorted by left document are fastest; they are split across threads. ``left`` and
+    ``right`` number the documents in the rows; ``docs``, when the rows are some documents' only (a block's),
+    numbers them in the per-document arrays (``norms``, ``signatures``, ``sketches``).
 
     With ``rule`` (the cosine, overlap, strong cosine and containment thresholds of
     :func:`dedup.confirm.worded_alike`), each document's token sketch ``sketches`` (:func:`token_sketch_rows`)
@@ -335,6 +338,7 @@ def score_rows(
     are not scored in full: they get zeros and are marked in ``skipped`` (bool, one per pair) when given."""
     left = np.ascontiguousarray(left, dtype=np.int64)
     right = np.ascontiguousarray(right, dtype=np.int64)
+    doc_left, doc_right = (left, right) if docs is None else (np.ascontiguousarray(d, dtype=np.int64) for d in docs)
     m = len(left)
     cosine = np.empty(m, dtype=np.float64)
     shared = np.empty(m, dtype=np.int64)
@@ -348,8 +352,8 @@ def score_rows(
     if m:
         weights = (offsets[right + 1] - offsets[right]) + (shingle_offsets[right + 1] - shingle_offsets[right]) + 16
         _run(_k("score_rows"), _ranges(weights, _threads()), indices, counts, offsets, tf, idf, is_number, norms,
-             shingles, shingle_offsets, signatures, _table_bits(offsets, shingle_offsets), left, right, cosine, shared,
-             common, equal, sketches, token_buckets, thresholds, marks)
+             shingles, shingle_offsets, signatures, _table_bits(offsets, shingle_offsets), left, right, doc_left,
+             doc_right, cosine, shared, common, equal, sketches, token_buckets, thresholds, marks)
     return cosine, shared, common, equal
 
 

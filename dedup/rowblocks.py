@@ -77,10 +77,6 @@ class BlockDocs:
             out[later] = docs[later] - second + (hi - lo)
         return out
 
-    def take(self, values: np.ndarray) -> np.ndarray:
-        """The per-document ``values`` of these documents, in local order."""
-        return np.concatenate([values[lo:hi] for lo, hi in self.ranges])
-
 
 class RowBuffers:
     """Reusable buffers that the rows of a pair of blocks are read into (block a's first, then block b's),
