@@ -775,6 +775,9 @@ def _lower_bound(values, lo, hi, x):
     return lo
 
 
+PREFETCH_LOOKUPS = 4  # how many residual hits ahead residual_sources asks for the hashes it will compare
+
+
 @nb.njit(**_OPTS)
 def residual_sources(res_hashes, res_rows, bitmap, shift, first, bucket_shift, sh_values, sh_offsets, base, story, owner,
                      owner_story, res_sigs, sigs, bands, width, cand_codes, best_common, best_doc, d0, d1):
@@ -784,19 +787,37 @@ def residual_sources(res_hashes, res_rows, bitmap, shift, first, bucket_shift, s
     d0..d1, other than ``owner[r]`` and outside story ``owner_story[r]``, that LSH finds for it
     (:func:`_found_by_lsh`) sharing the most shingles with it (ties: the later document), and how
     many. Every document's shingles are scanned once; document d's are
-    ``sh_values[sh_offsets[d] - base:sh_offsets[d + 1] - base]``."""
+    ``sh_values[sh_offsets[d] - base:sh_offsets[d + 1] - base]``.
+
+    A document's shingles that the bitmap flags are gathered first (without a branch); they are then
+    looked up in ``first`` and ``res_hashes``, with the lookups of the hit PREFETCH_LOOKUPS ahead
+    already asked for (the arrays are tens of MB: each lookup would otherwise wait for memory)."""
     rows = best_common.shape[0]
     n = sigs.shape[0]
     counts = np.zeros(rows, dtype=np.int64)
     touched = np.empty(rows, dtype=np.int64)
+    longest = 0
     for d in range(d0, d1):
-        nt = 0
+        longest = max(longest, sh_offsets[d + 1] - sh_offsets[d])
+    hits = np.empty(longest, dtype=sh_values.dtype)
+    bucket_shift = np.uint64(bucket_shift)
+    for d in range(d0, d1):
+        nh = 0
         for i in range(sh_offsets[d] - base, sh_offsets[d + 1] - base):
             h = sh_values[i]
             top = np.uint64(h) >> np.uint64(shift)
-            if not (bitmap[top >> np.uint64(6)] >> (top & np.uint64(63))) & np.uint64(1):
-                continue
-            bucket = np.uint64(h) >> np.uint64(bucket_shift)
+            hits[nh] = h
+            nh += np.int64((bitmap[top >> np.uint64(6)] >> (top & np.uint64(63))) & np.uint64(1))
+        nt = 0
+        for q in range(nh):
+            if q + 2 * PREFETCH_LOOKUPS < nh:
+                prefetch(first, np.int64(np.uint64(hits[q + 2 * PREFETCH_LOOKUPS]) >> bucket_shift))
+            if q + PREFETCH_LOOKUPS < nh:
+                ahead = first[np.uint64(hits[q + PREFETCH_LOOKUPS]) >> bucket_shift]
+                prefetch(res_hashes, ahead)
+                prefetch(res_rows, ahead)
+            h = hits[q]
+            bucket = np.uint64(h) >> bucket_shift
             lo = first[bucket]
             end = first[bucket + np.uint64(1)]
             while lo < end and res_hashes[lo] < h:
