@@ -529,16 +529,6 @@ def _place(keys, key, bits):
     return s
 
 
-@nb.njit(**_OPTS)
-def _clear(keys, key, bits):
-    """Empty the run of slots from ``key``'s home (the table is being emptied of all its keys)."""
-    mask = (1 << bits) - 1
-    s = _home_slot(key, bits)
-    while keys[s] != 0:
-        keys[s] = 0
-        s = (s + 1) & mask
-
-
 # --- sketches: bitmaps of the buckets of a document's shingles and tokens (dedup.bandmirror) -------------
 SKETCH_SHINGLE_BITS = 1024  # (bandmirror.SKETCH_SHINGLE_BITS; 512 token bits follow: 24 uint64 words in all)
 
@@ -585,11 +575,12 @@ def _place_rows(keys, values, lo, hi, bits):
 
 
 @nb.njit(**_OPTS)
-def _clear_rows(keys, values, lo, hi, bits):
-    """Take the keys values[lo:hi] + 2**32 (all there) out of the table ``keys`` (it becomes empty)."""
-    top = np.uint64(1) << np.uint64(32)
-    for i in range(lo, hi):
-        _clear(keys, np.uint64(values[i]) + top, bits)
+def _bits_for(n):
+    """The bits of a table with room for ``n`` keys at most a quarter full (at least 16 slots)."""
+    b = 4
+    while (1 << b) < 4 * n:
+        b += 1
+    return b
 
 
 @nb.njit(**_OPTS)
@@ -635,9 +626,10 @@ def score_rows(indices, counts, offsets, tf, idf, is_number, norms, sh_values, s
     block's).
 
     The left document's shingles (and, once a pair needs them, its tokens with their weights) go into
-    small hash tables of 2**bits slots (at most a quarter full) once per run of pairs with the same left
-    document (pairs come sorted by it); the right document's are looked up in them, in column order, so
-    the products are summed as :func:`sparse_row_dots` sums them (bit-identical to scipy's). Independent
+    small hash tables (at most a quarter full, sized for that document; ``bits``: for the longest) once
+    per run of pairs with the same left document (pairs come sorted by it), and emptied by zeroing them;
+    the right document's are looked up in them, in column order, so the products are summed as
+    :func:`sparse_row_dots` sums them (bit-identical to scipy's). Independent
     lookups in a table that stays in cache beat merging the sorted rows (2.5x for the shingles). A bitmap
     of the left shingles' top 16 bits (8 KB, in L1) answers most right shingles (those of unrelated
     documents) before the table is probed.
@@ -661,14 +653,15 @@ def score_rows(indices, counts, offsets, tf, idf, is_number, norms, sh_values, s
     top = np.uint64(1) << np.uint64(32)  # keys are values + 2**32 (never 0)
     current = -1
     tokens_in = False  # whether the current left document's tokens are in tok_keys
+    sh_b = tok_b = 4  # the bits of the current left document's tables
     for k in range(k0, k1):
         _prefetch_right(right, doc_right, k, k1, sh_offsets, sh_values, sketches, bounded)
         a = left[k]
         if a != current:
             if current >= 0:
                 if tokens_in:
-                    _clear_rows(tok_keys, indices, offsets[current], offsets[current + 1], bits)
-                _clear_rows(sh_keys, sh_values, sh_offsets[current], sh_offsets[current + 1], bits)
+                    tok_keys[: 1 << tok_b] = 0
+                sh_keys[: 1 << sh_b] = 0
                 for i in range(sh_offsets[current], sh_offsets[current + 1]):
                     sh_bits[np.uint64(sh_values[i]) >> np.uint64(22)] = 0
                 if bounded:
@@ -676,7 +669,8 @@ def score_rows(indices, counts, offsets, tf, idf, is_number, norms, sh_values, s
                         squares[token_buckets[indices[i]]] = 0.0
                     masks[:] = 0
             tokens_in = False
-            _place_rows(sh_keys, sh_values, sh_offsets[a], sh_offsets[a + 1], bits)
+            sh_b = min(bits, _bits_for(sh_offsets[a + 1] - sh_offsets[a]))
+            _place_rows(sh_keys, sh_values, sh_offsets[a], sh_offsets[a + 1], sh_b)
             for i in range(sh_offsets[a], sh_offsets[a + 1]):
                 h = np.uint64(sh_values[i])
                 sh_bits[h >> np.uint64(22)] |= np.uint64(1) << ((h >> np.uint64(16)) & np.uint64(63))
@@ -705,7 +699,7 @@ def score_rows(indices, counts, offsets, tf, idf, is_number, norms, sh_values, s
         while j < s1 and c + (s1 - j) >= limit:
             h = np.uint64(sh_values[j])
             if (sh_bits[h >> np.uint64(22)] >> ((h >> np.uint64(16)) & np.uint64(63))) & np.uint64(1):
-                c += _find(sh_keys, h + top, bits) >= 0
+                c += _find(sh_keys, h + top, sh_b) >= 0
             j += 1
         if c + (s1 - j) < limit:  # (too few shared shingles for the rule, at the cosine's bound)
             cosine[k] = 0.0
@@ -719,9 +713,10 @@ def score_rows(indices, counts, offsets, tf, idf, is_number, norms, sh_values, s
         common[k] = c
         if not tokens_in:
             na = norms[doc_left[k]]
+            tok_b = min(bits, _bits_for(offsets[a + 1] - offsets[a]))
             for i in range(offsets[a], offsets[a + 1]):
                 key = np.uint64(indices[i]) + top
-                slot = _place(tok_keys, key, bits)
+                slot = _place(tok_keys, key, tok_b)
                 tok_keys[slot] = key
                 tok_weights[slot] = tf[counts[i]] * idf[indices[i]] / na
             tokens_in = True
@@ -730,7 +725,7 @@ def score_rows(indices, counts, offsets, tf, idf, is_number, norms, sh_values, s
         shared = 0
         for j in range(offsets[b], offsets[b + 1]):
             t = indices[j]
-            slot = _find(tok_keys, np.uint64(t) + top, bits)
+            slot = _find(tok_keys, np.uint64(t) + top, tok_b)
             if slot >= 0:
                 shared += is_number[t]
                 prod = tok_weights[slot] * (tf[counts[j]] * idf[t] / nb_)
