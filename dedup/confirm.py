@@ -282,8 +282,9 @@ def score_corpus_pairs(
     needed[right] = True
     tf, idf = kernels.sublinear_tf(rowblocks.max_value(counts.counts)), idf_weights(df, documents)
     norms, numerics = np.zeros(n), np.zeros(n, dtype=np.int64)
-    cosine, shared = np.empty(m), np.empty(m, dtype=np.int64)
-    common, equal = np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64)
+    # (Counts in 32 bits: on large corpora these are the largest arrays beside the rows' blocks.)
+    cosine, shared = np.empty(m), np.empty(m, dtype=np.int32)
+    common, equal = np.empty(m, dtype=np.int32), np.empty(m, dtype=np.int32)
     sizes = shingles.sizes()
     blocks = rowblocks.blocks(counts, shingles, block_bytes)
     skipped = np.empty(m, dtype=bool) if skipped is None else skipped
@@ -321,6 +322,7 @@ def score_corpus_pairs(
     smaller = np.minimum(sizes[left], sizes[right])
     containment = np.divide(common, smaller, out=np.zeros(len(left)), where=smaller > 0)
     del smaller
+    common = common.astype(np.int64)
     return PairScores(left=left, right=right, jaccard=jaccard, cosine=cosine, containment=containment, common=common,
                       numbers=numbers, few_numbers=few_numbers)
 

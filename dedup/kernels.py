@@ -324,7 +324,7 @@ def score_rows(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Scores of document pairs straight from a corpus's count rows (sorted token ids ``indices``
     with their ``counts``), sorted shingle rows and MinHash ``signatures``: (TF-IDF cosine, shared
-    numeric tokens, shared shingles, equal signature slots) per pair. The weights are those of
+    numeric tokens, shared shingles, equal signature slots; the counts as int32) per pair. The weights are those of
     :func:`dedup.confirm.tfidf_weights` (``tf`` from :func:`sublinear_tf`, ``idf`` per token, rows
     divided by ``norms`` from :func:`tfidf_norms`), the cosine bit-identical to :func:`sparse_row_dots`
     of that matrix. Pairs sorted by left document are fastest; they are split across threads. ``left`` and
@@ -341,9 +341,9 @@ def score_rows(
     doc_left, doc_right = (left, right) if docs is None else (np.ascontiguousarray(d, dtype=np.int64) for d in docs)
     m = len(left)
     cosine = np.empty(m, dtype=np.float64)
-    shared = np.empty(m, dtype=np.int64)
-    common = np.empty(m, dtype=np.int64)
-    equal = np.empty(m, dtype=np.int64)
+    shared = np.empty(m, dtype=np.int32)
+    common = np.empty(m, dtype=np.int32)
+    equal = np.empty(m, dtype=np.int32)
     if rule is None:
         sketches, token_buckets, thresholds = _NO_SKETCHES, _NO_BUCKETS, np.zeros(0)
     else:
