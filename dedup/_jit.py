@@ -786,11 +786,12 @@ def residual_sources(res_hashes, res_rows, bitmap, shift, first, bucket_shift, s
 
     A document's shingles that the bitmap flags are gathered first (without a branch); they are then
     looked up in ``first`` and ``res_hashes``, with the lookups of the hit PREFETCH_LOOKUPS ahead
-    already asked for (the arrays are tens of MB: each lookup would otherwise wait for memory)."""
+    already asked for (the arrays are tens of MB: each lookup would otherwise wait for memory), and
+    the rows they touch listed without a branch."""
     rows = best_common.shape[0]
     n = sigs.shape[0]
     counts = np.zeros(rows, dtype=np.int64)
-    touched = np.empty(rows, dtype=np.int64)
+    touched = np.empty(rows + 1, dtype=np.int64)  # (+1: each row-hit is written at the end, counted if new)
     longest = 0
     for d in range(d0, d1):
         longest = max(longest, sh_offsets[d + 1] - sh_offsets[d])
@@ -817,18 +818,19 @@ def residual_sources(res_hashes, res_rows, bitmap, shift, first, bucket_shift, s
             end = first[bucket + np.uint64(1)]
             while lo < end and res_hashes[lo] < h:
                 lo += 1
-            while lo < end and res_hashes[lo] == h:
+            while lo < end and res_hashes[lo] == h:  # (a hash of a recurring passage is in many rows)
                 r = res_rows[lo]
-                if counts[r] == 0:
-                    touched[nt] = r
-                    nt += 1
+                touched[nt] = r
+                nt += counts[r] == 0  # (without a branch: whether a row is new is a coin toss)
                 counts[r] += 1
                 lo += 1
         for t in range(nt):
             r = touched[t]
             c = counts[r]
             counts[r] = 0
-            if d != owner[r] and story[d] != owner_story[r] and (c > best_common[r] or (c == best_common[r] and d > best_doc[r])):
+            # (Whether it beats the row's best first: after the first documents, it rarely does.)
+            if ((c > best_common[r] or (c == best_common[r] and d > best_doc[r]))
+                    and d != owner[r] and story[d] != owner_story[r]):
                 if _found_by_lsh(res_sigs, sigs, r, d, bands, width, cand_codes, n):
                     best_common[r] = c
                     best_doc[r] = d
