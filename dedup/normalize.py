@@ -577,11 +577,31 @@ def normalize(text: str, *, strip_boilerplate: bool = True) -> str:
             page = strip_page_boilerplate(cur)
             if page != cur:                                       # it can leave a space or blank lines at a cut
                 cur = cleaned = _clean(page)
-        cur, settled = _settle_case(cur.casefold(), spaced=(cur == cleaned))
+        cur, settled = _fold_case(cur, spaced=(cur == cleaned))
         if (settled and _markup(cur) == cur) or cur == out:
             return cur
         out = cur                                                 # rare: casefold/NFKC made new entities, tags or capitals
     return out
+
+
+# Case folding within Latin-1 is a byte-for-byte lower-casing but for "µ" (folded to Greek "μ") and "ß" (to "ss").
+_LATIN1_LOWER = bytes(ord(chr(c).lower()) for c in range(256))
+
+
+def _fold_case(text: str, *, spaced: bool) -> tuple[str, bool]:
+    """_settle_case(text.casefold()): for ASCII and Latin-1 text without "µ" by lower-casing its bytes (``str.casefold``
+    looks up every character: ~13 us on 4 KB of Latin-1 against ~3 us)."""
+    if text.isascii():
+        return text.lower(), True
+    data = latin1(text)
+    if data is None or b"\xb5" in data:
+        return _settle_case(text.casefold(), spaced=spaced)
+    folded = data.translate(_LATIN1_LOWER).decode("latin-1")
+    if b"\xdf" in data:
+        folded = folded.replace("ß", "ss")
+    if spaced or folded.isascii():  # (what _settle_case gives in Latin-1)
+        return folded, True
+    return _settle_case_fully(folded, spaced=False)
 
 
 def _settle_case(text: str, *, spaced: bool) -> tuple[str, bool]:

@@ -589,6 +589,26 @@ def test_settling_the_case_of_latin1_text_skips_what_changes_nothing(text: str) 
     assert n._settle_case(folded, spaced=True) == n._settle_case_fully(folded, spaced=True)
 
 
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from([*_LATIN1, " ", "\n", "1.000.000", "ß", "µ", "İ", "Σ", "\u2019", "ﬁ"]), max_size=40).map("".join),
+       st.booleans())
+def test_folding_the_case_agrees_with_casefold_then_settling(text: str, cleaned_first: bool) -> None:
+    """The byte-wise fast path of Latin-1 text gives what str.casefold and _settle_case give, on any text and on
+    _clean output (the texts ``spaced`` is meant for)."""
+    n = normalize_module
+    text = n._clean(text) if cleaned_first else text
+    for spaced in (True, False):
+        assert n._fold_case(text, spaced=spaced) == n._settle_case(text.casefold(), spaced=spaced)
+
+
+def test_folding_the_case_of_every_latin1_character() -> None:
+    n = normalize_module
+    for c in _LATIN1:
+        for text in (f"A{c}b", n._clean(f"A{c}b 1.000")):
+            for spaced in (True, False):
+                assert n._fold_case(text, spaced=spaced) == n._settle_case(text.casefold(), spaced=spaced), repr(c)
+
+
 def test_settling_the_case_of_every_latin1_pair() -> None:
     """As above for every pair of Latin-1 characters, next to a word and a dotted number."""
     n = normalize_module
