@@ -445,3 +445,16 @@ def test_prefixed_words_kernel_equals_a_plain_scan(text: bytes, prefixes: list[b
     expected = [p for p in range(len(text)) if text[p:p + 1] == b" " and text[p + 1:p + 2] not in (b" ", b"")
                 and any(text[p + 1:].startswith(x) for x in prefixes)]
     assert kernels.prefixed_words(text, kernels.prefix_table(prefixes)).tolist() == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(st.sampled_from("ab12٣፩²é5 x\u00a0") | st.characters(exclude_characters="\n"), max_size=6), max_size=30))
+def test_encoding_the_vocabulary_equals_encoding_each_word(words: list[str]) -> None:
+    """What workers send of their vocabulary: numpy over the joined bytes gives what a Python step per word gives."""
+    assume(all(not any(0xD800 <= ord(c) < 0xE000 for c in w) for w in words))
+    blob, lengths, numbers = parallel.encode_words(words)
+    encoded = [w.encode("utf-8") for w in words]
+    assert blob == b"".join(encoded)
+    assert lengths.tolist() == [len(e) for e in encoded]
+    assert numbers.tolist() == [w.isdigit() for w in words]
+    assert lengths.dtype == np.int64 and numbers.dtype == np.bool_
