@@ -378,39 +378,45 @@ def _fmix64(h):
 
 
 @nb.njit(**_OPTS)
-def _mark_dropped(cps, lo, hi, classes, dead):
-    """Mark the characters tokenize.tokens() deletes before splitting: the dots of dotted
-    abbreviations (regex _ABBREVIATION) and thousands commas (regex _THOUSANDS)."""
-    dead[: hi - lo] = 0
-    p = lo
-    while p < hi:
-        if p + 1 < hi and cps[p + 1] == 46 and classes[cps[p]] & LETTER and (p == lo or not classes[cps[p - 1]] & WORD):
-            # \b(?:L\.){1,4}L\b\.? : r pairs "L." start here (counting up to 5)
-            r = 0
-            q = p
-            while r < 5 and q + 1 < hi and classes[cps[q]] & LETTER and cps[q + 1] == 46:
-                r += 1
-                q += 2
-            k = min(r, 4)
-            if k == r:
-                q = p + 2 * k
-                if not (q < hi and classes[cps[q]] & LETTER and (q + 1 == hi or not classes[cps[q + 1]] & WORD)):
-                    k -= 1
-            if k > 0:
-                for j in range(k):
-                    dead[p + 2 * j + 1 - lo] = 1
-                e = p + 2 * k + 1
-                if e < hi and cps[e] == 46:
-                    dead[e - lo] = 1
-                    e += 1
-                p = e
-                continue
-        elif cps[p] == 44 and p > lo and p + 3 < hi and classes[cps[p - 1]] & DIGIT:
-            # (?<=\d),(?=\d{3}\b)
-            if (classes[cps[p + 1]] & DIGIT and classes[cps[p + 2]] & DIGIT and classes[cps[p + 3]] & DIGIT
-                    and (p + 4 == hi or not classes[cps[p + 4]] & WORD)):
-                dead[p - lo] = 1
-        p += 1
+def _abbreviation(cps, p, hi, classes):
+    """Where the dotted abbreviation (regex tokenize._ABBREVIATION, whose dots tokens() deletes) that starts at
+    ``p`` ends: ``p`` is a letter before a dot, at the start or after a non-word character. Its dots are
+    p + 1, p + 3, ... before the end; the end is ``p`` when no abbreviation starts there."""
+    r = 0
+    q = p
+    while r < 5 and q + 1 < hi and classes[cps[q]] & LETTER and cps[q + 1] == 46:  # \b(?:L\.){1,4}L\b\.?
+        r += 1
+        q += 2
+    k = min(r, 4)
+    if k == r:
+        q = p + 2 * k
+        if not (q < hi and classes[cps[q]] & LETTER and (q + 1 == hi or not classes[cps[q + 1]] & WORD)):
+            k -= 1
+    if k <= 0:
+        return p
+    e = p + 2 * k + 1
+    if e < hi and cps[e] == 46:
+        e += 1
+    return e
+
+
+@nb.njit(inline="always", **_OPTS)  # (called from the tokenizer's loops: not inlined, they take 1.4x as long)
+def _next_abbreviation(cps, q, hi, classes, a0, done):
+    """(a0, done) of the tokenizer after one of an abbreviation's dots, before ``q``: another abbreviation may start
+    at ``q`` once the last one is done."""
+    if q >= done and q + 1 < hi and cps[q + 1] == 46 and classes[cps[q]] & LETTER:
+        e = _abbreviation(cps, q, hi, classes)
+        if e > q:
+            return q, e
+    return a0, done
+
+
+@nb.njit(**_OPTS)
+def _thousands(cps, q, hi, classes):
+    """Whether ``cps[q]`` is a comma between digit groups (regex tokenize._THOUSANDS: (?<=\d),(?=\d{3}\b))."""
+    return (cps[q] == 44 and q + 3 < hi and classes[cps[q - 1]] & DIGIT and classes[cps[q + 1]] & DIGIT
+            and classes[cps[q + 2]] & DIGIT and classes[cps[q + 3]] & DIGIT
+            and (q + 4 == hi or not classes[cps[q + 4]] & WORD))
 
 
 @nb.njit(**_OPTS)
@@ -421,35 +427,50 @@ def _emit(keys, starts, ends, at, key, start, end):
 
 
 @nb.njit(**_OPTS)
-def tokenize(cps, doc_starts, classes, dead, keys, starts, ends, counts, d0, d1):
+def tokenize(cps, doc_starts, classes, keys, starts, ends, counts, d0, d1):
     """Split documents d0..d1-1 (code points cps[doc_starts[d]:doc_starts[d+1]]) as tokenize.tokens()
     does, writing their tokens one after the other from index 0 (the buffers hold as many entries as
-    the documents have characters): a 64-bit key of each token's characters and its span in ``cps``."""
+    the documents have characters): a 64-bit key of each token's characters and its span in ``cps``.
+
+    The characters tokens() deletes first (abbreviation dots, thousands commas) are neither letters nor
+    digits: they are looked at only where they would end a token. An abbreviation is found where it starts
+    (at a letter, or after one of its dots), before any of its dots is reached; where ``tokens()``' regex
+    resumes after one, so does the search here (``done``)."""
     n = 0
     for d in range(d0, d1):
         lo = doc_starts[d]
         hi = doc_starts[d + 1]
-        _mark_dropped(cps, lo, hi, classes, dead)
         first = n
+        a0 = lo  # the last abbreviation found: its dots are a0 + 1, a0 + 3, ... before ``done``
+        done = lo
         p = lo
         while p < hi:
-            if dead[p - lo]:
-                p += 1
-                continue
             c = classes[cps[p]]
+            if p >= done and c & LETTER and p + 1 < hi and cps[p + 1] == 46 and (p == lo or not classes[cps[p - 1]] & WORD):
+                e = _abbreviation(cps, p, hi, classes)
+                if e > p:
+                    a0 = p
+                    done = e
             if c & UNSPACED:  # [UNSPACED]+, then character bigrams (a lone character stays itself)
                 q = p
                 prev = -1
                 live = 0
-                while q < hi and (dead[q - lo] or classes[cps[q]] & UNSPACED):
-                    if not dead[q - lo]:
+                while q < hi:
+                    if classes[cps[q]] & UNSPACED:
                         if prev >= 0:
                             key = (FNV_OFFSET ^ np.uint64(cps[prev])) * FNV_PRIME
                             _emit(keys, starts, ends, n, (key ^ np.uint64(cps[q])) * FNV_PRIME, prev, q + 1)
                             n += 1
                         prev = q
                         live += 1
-                    q += 1
+                        q += 1
+                    elif q < done and (q - a0) & 1:  # an abbreviation's dot (another may start after it)
+                        q += 1
+                        a0, done = _next_abbreviation(cps, q, hi, classes, a0, done)
+                    elif _thousands(cps, q, hi, classes):
+                        q += 1
+                    else:
+                        break
                 if live == 1:
                     _emit(keys, starts, ends, n, (FNV_OFFSET ^ np.uint64(cps[p])) * FNV_PRIME, p, p + 1)
                     n += 1
@@ -467,12 +488,17 @@ def tokenize(cps, doc_starts, classes, dead, keys, starts, ends, counts, d0, d1)
             key = FNV_OFFSET
             q = p
             while q < hi:
-                if not dead[q - lo]:
-                    cq = classes[cps[q]]
-                    if not (cq & want) or cq & avoid:
-                        break
+                cq = classes[cps[q]]
+                if cq & want and not cq & avoid:
                     key = (key ^ np.uint64(cps[q])) * FNV_PRIME
-                q += 1
+                    q += 1
+                elif q < done and (q - a0) & 1:  # as above
+                    q += 1
+                    a0, done = _next_abbreviation(cps, q, hi, classes, a0, done)
+                elif want == DIGIT and _thousands(cps, q, hi, classes):
+                    q += 1
+                else:
+                    break
             _emit(keys, starts, ends, n, key, p, q)
             n += 1
             p = q

@@ -170,8 +170,8 @@ def tokenize(
 
     def work(mine: list[int]) -> None:
         size = max(int(doc_starts[groups[g][1]] - doc_starts[groups[g][0]]) for g in mine)
-        buffers = (np.empty(size, dtype=np.uint8), np.empty(size, dtype=np.uint64), np.empty(size, dtype=np.int64),
-                   np.empty(size, dtype=np.int64))  # reused by this lane's groups
+        buffers = (np.empty(size, dtype=np.uint64), np.empty(size, dtype=np.int64), np.empty(size, dtype=np.int64))
+        # (reused by this lane's groups)
         for g in mine:
             keys, starts, stops = _tokenize_group(cps, doc_starts, classes, counts, *groups[g], size, buffers)
             parts[g] = (keys.copy(), starts.copy(), stops.copy())
@@ -195,10 +195,9 @@ def _tokenize_group(
     """(keys, starts, stops) of documents ``lo:hi`` (views of ``buffers``, or of new ones of ``size`` characters);
     sets their ``counts``."""
     if buffers is None:
-        buffers = (np.empty(size, dtype=np.uint8), np.empty(size, dtype=np.uint64), np.empty(size, dtype=np.int64),
-                   np.empty(size, dtype=np.int64))
-    dead, keys, starts, stops = buffers
-    _k("tokenize")(cps, doc_starts, classes, dead, keys, starts, stops, counts, lo, hi)
+        buffers = (np.empty(size, dtype=np.uint64), np.empty(size, dtype=np.int64), np.empty(size, dtype=np.int64))
+    keys, starts, stops = buffers
+    _k("tokenize")(cps, doc_starts, classes, keys, starts, stops, counts, lo, hi)
     n = int(counts[lo:hi].sum())
     return keys[:n], starts[:n], stops[:n]
 
