@@ -66,10 +66,55 @@ def _minhash_one(values, lo, hi, a, b, sig):  # values[lo:hi] are shingle hashes
                 sig[k] = h
 
 @nb.njit(**_OPTS)
+def _sort_distinct(values, tmp, count, counts, out, at):
+    """Write the distinct values of ``values[:count]`` (uint32) in ascending order to ``out[at:]`` and return how
+    many: a radix sort, a byte a pass (~5x faster than np.sort on the ~600 shingles of an article), through
+    ``tmp`` (as long as ``values``, which it overwrites) with ``counts`` (int32, 4 x 256) for its counters."""
+    counts[:] = 0
+    for s in range(count):
+        x = values[s]
+        counts[0, x & 0xFF] += 1
+        counts[1, (x >> 8) & 0xFF] += 1
+        counts[2, (x >> 16) & 0xFF] += 1
+        counts[3, x >> 24] += 1
+    for k in range(4):  # counts -> where each byte value's run starts
+        total = 0
+        for v in range(256):
+            c = counts[k, v]
+            counts[k, v] = total
+            total += c
+    for s in range(count):
+        x = values[s]
+        tmp[counts[0, x & 0xFF]] = x
+        counts[0, x & 0xFF] += 1
+    for s in range(count):
+        x = tmp[s]
+        values[counts[1, (x >> 8) & 0xFF]] = x
+        counts[1, (x >> 8) & 0xFF] += 1
+    for s in range(count):
+        x = values[s]
+        tmp[counts[2, (x >> 16) & 0xFF]] = x
+        counts[2, (x >> 16) & 0xFF] += 1
+    for s in range(count):
+        x = tmp[s]
+        out[at + counts[3, x >> 24]] = x
+        counts[3, x >> 24] += 1
+    u = 0
+    for s in range(count):  # (in place: the u-th distinct value is never after the s-th value)
+        x = out[at + s]
+        if s == 0 or x != out[at + u - 1]:
+            out[at + u] = x
+            u += 1
+    return u
+
+
+@nb.njit(**_OPTS)
 def shingle_minhash(ids, vocab_hashes, offsets, n, a, b, out, uniq, sigs, d0, d1):
     """Hash the word n-grams of documents d0..d1-1, keep each one's sorted distinct
     shingles at ``out[offsets[d]:]`` (``uniq[d]`` of them) and its MinHash in ``sigs[d]``."""
     buf = np.empty(0, dtype=np.uint32)
+    tmp = np.empty(0, dtype=np.uint32)
+    counts = np.empty((4, 256), dtype=np.int32)
     for d in range(d0, d1):
         lo = offsets[d]
         length = offsets[d + 1] - lo
@@ -82,6 +127,7 @@ def shingle_minhash(ids, vocab_hashes, offsets, n, a, b, out, uniq, sigs, d0, d1
         count = length - width + 1
         if buf.shape[0] < count:
             buf = np.empty(max(count, 2 * buf.shape[0]), dtype=np.uint32)
+            tmp = np.empty(buf.shape[0], dtype=np.uint32)
         for s in range(count):
             acc = vocab_hashes[ids[lo + s]]
             for k in range(1, width):
@@ -92,12 +138,7 @@ def shingle_minhash(ids, vocab_hashes, offsets, n, a, b, out, uniq, sigs, d0, d1
             acc = acc * M2
             acc = acc ^ (acc >> S33)
             buf[s] = np.uint32(acc >> S32)
-        vals = np.sort(buf[:count])
-        u = 0
-        for s in range(count):
-            if s == 0 or vals[s] != vals[s - 1]:
-                out[lo + u] = vals[s]
-                u += 1
+        u = _sort_distinct(buf, tmp, count, counts, out, lo)
         uniq[d] = u
         _minhash_one(out, lo, lo + u, a, b, sigs[d])
 

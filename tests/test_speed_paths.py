@@ -85,6 +85,21 @@ def test_first_occurrence_ids_grow_their_table() -> None:
     assert np.array_equal(ids[:200_000], np.arange(200_000)) and np.array_equal(ids[200_000:], np.arange(100_000))
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 2**32 - 1) | st.sampled_from([0, 1, 255, 256, 2**24, 2**32 - 1]), max_size=3000),
+       st.integers(0, 5))
+def test_radix_sort_of_shingles_equals_numpy_unique(values: list[int], at: int) -> None:
+    """The fingerprint kernel's sort: the distinct values, ascending, written at ``at`` (what np.unique gives)."""
+    from dedup import _jit
+
+    data = np.array(values, dtype=np.uint32)
+    out = np.full(at + len(values) + 2, 7, dtype=np.uint32)
+    tmp = np.empty(len(values), dtype=np.uint32)
+    u = _jit._sort_distinct(data.copy(), tmp, len(values), np.empty((4, 256), np.int32), out, at)
+    assert np.array_equal(out[at : at + u], np.unique(data))
+    assert (out[:at] == 7).all() and (out[at + len(values):] == 7).all()  # nothing written outside its place
+
+
 @settings(max_examples=60, deadline=None)
 @given(texts=texts, n=st.integers(1, 5), num_perm=st.sampled_from([16, 64, 128]), seed=st.integers(0, 2**16))
 def test_kernel_shingles_and_signatures_equal_numpy(texts: list[str], n: int, num_perm: int, seed: int) -> None:
