@@ -69,6 +69,13 @@ def keep_freed_memory() -> bool:
     return bool(mallopt(_M_MMAP_THRESHOLD, 1 << 30)) and bool(mallopt(_M_TRIM_THRESHOLD, 1 << 30))
 
 
+def start_worker() -> None:
+    """Set up a worker process: its kernels run on one thread (the pool already has a process per core: threads
+    on top of them only contend, 13.9 -> 13.5 s on 100k articles) and it keeps freed memory (keep_freed_memory)."""
+    kernels.set_threads(1)
+    keep_freed_memory()
+
+
 def _malloc_trim() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
     return getattr(_libc(), "malloc_trim", None)
 
@@ -509,7 +516,7 @@ def prepare_corpus(
                 merger.add(prepare_chunk(chunk, *args))
         else:
             kernels.warm_up()  # compile or load the kernels once, before forking
-            pool = multiprocessing.get_context("fork").Pool(workers, initializer=keep_freed_memory)
+            pool = multiprocessing.get_context("fork").Pool(workers, initializer=start_worker)
             pending: collections.deque = collections.deque()
             waited = 0.0
             for chunk in _prepend((first, second), chunks):

@@ -346,6 +346,34 @@ def test_prepare_with_workers_equals_in_process() -> None:
     assert np.array_equal(one.signatures, two.signatures)
 
 
+_PREPARE_CHUNK = parallel.prepare_chunk
+
+
+def _chunk_with_threads(*args: object) -> dict[str, object]:
+    """A worker's chunk result with the number of threads its kernels use (module level: pickled by name)."""
+    return {**_PREPARE_CHUNK(*args), "threads": kernels._threads()}  # type: ignore[arg-type]
+
+
+def test_worker_processes_run_the_kernels_on_one_thread_each(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pool has a process per core: each process's kernels stay on one thread (this process's setting is kept)."""
+    seen: list[int] = []
+    add = parallel._Merger.add
+
+    def add_recording(self: parallel._Merger, part: dict[str, object]) -> None:
+        seen.append(part["threads"])  # type: ignore[arg-type]
+        add(self, part)
+
+    monkeypatch.setattr(parallel, "prepare_chunk", _chunk_with_threads)
+    monkeypatch.setattr(parallel._Merger, "add", add_recording)
+    kernels.set_threads(2)
+    try:
+        prepare_corpus(iter(_docs(2500)), shingle_size=3, num_perm=16, seed=1, strip_boilerplate=True, workers=2,
+                       chunk_docs=500)
+        assert seen == [1] * 5 and kernels._threads() == 2
+    finally:
+        kernels.set_threads(None)
+
+
 @settings(max_examples=50, deadline=None)
 @given(st.lists(st.integers(0, 40), min_size=1, max_size=30), st.data())
 def test_gather_kernel_equals_fancy_indexing(lengths: list[int], data: st.DataObject) -> None:
