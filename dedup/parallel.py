@@ -303,8 +303,7 @@ def encode_words(words: list[str]) -> tuple[bytes, np.ndarray, np.ndarray]:
     if len(newlines) != max(len(words) - 1, 0):
         raise ValueError("a word holds a newline")
     if len(blob) > len(newlines):  # (some word is not empty)
-        ends = np.append(newlines, len(blob))
-        starts = ends - np.diff(ends, prepend=-1) + 1
+        starts, ends = np.append(0, newlines + 1), np.append(newlines, len(blob))
         lengths[:] = ends - starts
         digits = (data - np.uint8(48)) < 10
         digits[newlines] = True
