@@ -454,7 +454,7 @@ def _next_abbreviation(cps, q, hi, classes, a0, done):
 
 @nb.njit(**_OPTS)
 def _thousands(cps, q, hi, classes):
-    """Whether ``cps[q]`` is a comma between digit groups (regex tokenize._THOUSANDS: (?<=\d),(?=\d{3}\b))."""
+    r"""Whether ``cps[q]`` is a comma between digit groups (regex tokenize._THOUSANDS: (?<=\d),(?=\d{3}\b))."""
     return (cps[q] == 44 and q + 3 < hi and classes[cps[q - 1]] & DIGIT and classes[cps[q + 1]] & DIGIT
             and classes[cps[q + 2]] & DIGIT and classes[cps[q + 3]] & DIGIT
             and (q + 4 == hi or not classes[cps[q + 4]] & WORD))

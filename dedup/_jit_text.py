@@ -111,6 +111,26 @@ def _has_tail(text, start, stop):
 
 
 @nb.njit(**_OPTS)
+def _credit_hint(text, start, stop):
+    """Whether normalize._CREDIT_HINT is found in the printable ASCII ``text[start:stop]`` (which does not end with a
+    space): its last "/" is followed by spaces and a capital or "via ", or a ")" is followed only by spaces, ")" and "."
+    to its end."""
+    p = stop
+    while p > start and (text[p - 1] == 32 or text[p - 1] == 41 or text[p - 1] == 46):
+        p -= 1
+        if text[p] == 41:
+            return True
+    while p > start and text[p - 1] != 47:
+        p -= 1
+    if p == start:
+        return False
+    while p < stop and text[p] == 32:
+        p += 1
+    return p < stop and (65 <= text[p] <= 90 or (
+        p + 4 <= stop and text[p] == 118 and text[p + 1] == 105 and text[p + 2] == 97 and text[p + 3] == 32))
+
+
+@nb.njit(**_OPTS)
 def _line_flag(text, start, stop, spaces, odd, punct, keys, bits, tail):
     """screen_lines' flag of the line ``text[start:stop]``, given its spaces, whether it has a byte beyond printable
     ASCII (``odd``) and whether the text has a tail hint anywhere (``tail``)."""
@@ -121,13 +141,11 @@ def _line_flag(text, start, stop, spaces, odd, punct, keys, bits, tail):
     if spaces == 0:
         return 1
     last = text[stop - 1]
-    if spaces < 60:  # a photo credit
-        if last == 41 or (last == 46 and text[stop - 2] == 41):
-            return 1
+    if spaces < 60:  # a photo credit: it ends with ")" or ")." or has a "/" near its end, and has _credit_hint
         slash = False
         for p in range(max(start, stop - 70), stop):
             slash |= text[p] == 47
-        if slash:
+        if (slash or last == 41 or (last == 46 and text[stop - 2] == 41)) and _credit_hint(text, max(start, stop - 160), stop):
             return 1
     if tail and spaces < 40 and _has_tail(text, start, stop):
         return 1

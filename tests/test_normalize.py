@@ -7,6 +7,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -504,7 +505,7 @@ SCREEN_WORDS = sorted(w for w in {*normalize_module._SHORT_FIRST, *normalize_mod
                                   *normalize_module._SHORT_LAST_LOW} if w.isascii())
 screen_tokens = st.one_of(
     st.sampled_from(SCREEN_WORDS), st.sampled_from(SCREEN_WORDS).map(str.title), st.sampled_from(SCREEN_WORDS).map(str.upper),
-    st.sampled_from(["(", ")", ").", "(Reuters)", "-", ":", " - ", "/", "REUTERS/Ahmed", "@", "a@b.com", "12:30", "1987", "3",
+    st.sampled_from(["(", ")", ").", "(Reuters)", "-", ":", " - ", "/", "REUTERS/Ahmed", "1987/88", "/ AFP", "/via", "via", "@", "a@b.com", "12:30", "1987", "3",
                      "a.m.", "p.M.", ".", "Contributed", "syndicated FEED", "ributed", "feed", "TED", "©", "é", "\t", "\u00a0",
                      "", "the", "said", "Reporting by", "(Reporting by Max Roe; Editing by Ann Lee)", "By", "By:", "Photo:", "NASIRIYAH", "(AFP) -", "(AFP):"]),
     st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=8),
@@ -516,6 +517,21 @@ SCREEN_ONLY = ["Reach John at jsmith@example.com",
 screen_texts = st.lists(st.one_of(screen_lines, screen_lines.map(str.strip), st.sampled_from(FRAGMENTS),
                                   st.sampled_from(FRAGMENTS).map(str.strip), st.sampled_from(SCREEN_ONLY)),
                         max_size=8).map("\n".join)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(st.sampled_from(["/", ")", ".", " ", "  ", "via ", "Via ", "via", "vi", "A", "a", "1", "(", "/ via AP"]), max_size=12).map("".join),
+       st.integers(0, 12))
+def test_screen_credit_hint_is_the_regex(line: str, start: int) -> None:
+    """The screen's compiled _CREDIT_HINT agrees with the regex on printable ASCII lines not ending in a space."""
+    from dedup import _jit_text, kernels
+
+    if not kernels.available():
+        pytest.skip("numba not installed")
+    line = line.rstrip(" ")
+    start = min(start, len(line))
+    data = np.frombuffer(line.encode("ascii"), dtype=np.uint8)
+    assert _jit_text._credit_hint(data, start, len(line)) == bool(normalize_module._CREDIT_HINT.search(line, start)), line
 
 
 def assert_screen_passes_what_the_rules_see(text: str) -> None:
