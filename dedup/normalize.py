@@ -572,13 +572,15 @@ def normalize(text: str, *, strip_boilerplate: bool = True) -> str:
     out = text
     for _ in range(4):
         cur = cleaned = _clean(_markup(out))
+        paged = False
         if strip_boilerplate:
             cur = _strip(cur)
             page = strip_page_boilerplate(cur)
             if page != cur:                                       # it can leave a space or blank lines at a cut
                 cur = cleaned = _clean(page)
+                paged = True                                      # (a line it shortened may now be a footer)
         cur, settled = _fold_case(cur, spaced=(cur == cleaned))
-        if (settled and _markup(cur) == cur) or cur == out:
+        if (settled and not paged and _markup(cur) == cur) or cur == out:
             return cur
         out = cur                                                 # rare: casefold/NFKC made new entities, tags or capitals
     return out
