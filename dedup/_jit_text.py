@@ -13,6 +13,7 @@ import numba as nb
 import numpy as np
 
 from dedup._jit import FNV_OFFSET, FNV_PRIME  # (the tokenizer's word hash)
+from dedup.kernels import SCREEN_DATE_FIRST, SCREEN_FOOTER_FIRST, SCREEN_SHORT_FIRST, SCREEN_SHORT_LAST
 
 _OPTS = dict(nogil=True, cache=True, boundscheck=False)
 
@@ -60,10 +61,10 @@ def prefixed_words(text, directory, values, masks, firsts, out):
 
 B32 = np.uint8(32)
 # What a word's key may be in screen_lines' table (bits; see normalize._screen_table).
-SHORT_FIRST = 1  # the first word of a short line (<= 12 words) a rule may apply to
-DATE_FIRST = 2  # the first word of a date line (<= 16 words)
-FOOTER_FIRST = 4  # the first word of a footer line
-SHORT_LAST = 8  # the last word of a short line
+SHORT_FIRST = SCREEN_SHORT_FIRST
+DATE_FIRST = SCREEN_DATE_FIRST
+FOOTER_FIRST = SCREEN_FOOTER_FIRST
+SHORT_LAST = SCREEN_SHORT_LAST
 
 
 @nb.njit(**_OPTS)

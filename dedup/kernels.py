@@ -54,14 +54,35 @@ def available() -> bool:
     return bool(_state["ok"])
 
 
+# What a word may be in the line screen's table (bits; see normalize._screen_table and _jit_text.screen_lines).
+SCREEN_SHORT_FIRST = 1  # the first word of a short line (<= 12 words) a rule may apply to
+SCREEN_DATE_FIRST = 2  # the first word of a date line (<= 16 words)
+SCREEN_FOOTER_FIRST = 4  # the first word of a footer line
+SCREEN_SHORT_LAST = 8  # the last word of a short line
+
+
 def _k(name: str) -> Callable:
     return _state[name]  # type: ignore[return-value]
 
 
 def _compile() -> None:
-    from dedup import _jit, _jit_text
+    """The kernels: the ahead-of-time module built for this machine when there is one (see :mod:`dedup._aot`;
+    numba is then not imported), else numba's (ImportError without numba)."""
+    if not os.environ.get("DEDUP_NO_AOT"):
+        from dedup import _aot
 
+        built = _aot.load()
+        if built is not None:
+            _state.update(built)
+            _state["aot"] = True
+            return
+    from dedup import _jit, _jit_text, _jit_tokens
+
+    _state["aot"] = False
     _state.update(
+        find_words=_jit_tokens.find_words,
+        add_words=_jit_tokens.add_words,
+        rehash=_jit_tokens.rehash,
         shingle_minhash=_jit.shingle_minhash,
         compact=_jit.compact,
         minhash_sets=_jit.minhash_sets,
@@ -473,6 +494,16 @@ def doc_frequency(ids: np.ndarray, offsets: np.ndarray, vocab_size: int, *, use_
     return np.bincount(keys % max(vocab_size, 1), minlength=vocab_size).astype(np.int64)
 
 
+def ahead_of_time() -> bool:
+    """Whether the kernels in use come from the ahead-of-time module (:mod:`dedup._aot`) rather than numba."""
+    return _state.get("aot") is True
+
+
+def word_cache_kernels() -> tuple[Callable, Callable, Callable]:
+    """The word cache's kernels (:class:`dedup.tokenize.WordCache`): find_words, add_words, rehash."""
+    return _k("find_words"), _k("add_words"), _k("rehash")
+
+
 def loaded() -> bool:
     """Whether the kernels are in use in this process already (:func:`available` was asked and said yes):
     paths that are fast enough without them take them only then, never loading numba for themselves."""
@@ -601,7 +632,8 @@ def warm_up() -> None:
     offsets = np.array([0, 4], dtype=np.int64)
     hashes = np.arange(1, 2, dtype=np.uint64)
     a = np.ones(2, dtype=np.uint32)
-    shingle_minhash(ids, hashes, offsets, n=3, a=a, b=a, threads=1)
+    shingle_minhash(ids, hashes, offsets, n=3, a=a, b=a, threads=1)  # one document, and two (compacted)
+    shingle_minhash(ids, hashes, np.array([0, 2, 4], dtype=np.int64), n=3, a=a, b=a, threads=1)
     minhash_sets(np.zeros(1, np.uint32), np.array([0, 1], np.int64), a=a, b=a)
     pairs = np.zeros(1, dtype=np.int64)
     common_counts(np.zeros(1, np.uint32), np.array([0, 1], np.int64), np.zeros(1, np.uint32), np.array([0, 1], np.int64), pairs, pairs)
@@ -632,7 +664,35 @@ def warm_up() -> None:
 
     tokenize_batch(["a.b c"], engine="numba")  # the word cache's kernels
     count_rows(ids, offsets)
+    components(2, np.zeros(1, np.int64), np.ones(1, np.int64))
+    residual_sources(np.ones(1, np.uint32), np.array([0, 1], np.int64), np.ones(2, np.uint32), np.array([0, 1, 2], np.int64),
+                     story=np.zeros(2, np.int32), owner=np.zeros(1, np.int64), owner_story=np.zeros(1, np.int32),
+                     residual_signatures=np.zeros((1, 2), np.uint32), signatures=np.zeros((2, 2), np.uint32), bands=1,
+                     rows_per_band=2, candidates=np.zeros(0, np.int64))
+    _k("rehash")(np.zeros((2, 2), np.uint64), np.zeros((4, 2), np.uint64))
     for values in (np.zeros(1, np.uint32), ids.copy()):  # shingle hashes, token ids
         gather(values, np.zeros(1, np.int64), np.array([0, 1], np.int64))
         values.flags.writeable = False  # read-only, as mapped from a spilled file
         gather(values, np.zeros(1, np.int64), np.array([0, 1], np.int64))
+    if not ahead_of_time():
+        build_ahead_of_time()
+
+
+def build_ahead_of_time() -> bool:
+    """Build the ahead-of-time module of the kernels (:mod:`dedup._aot`) from the overloads numba compiled in
+    this process (all that the pipeline uses, once :func:`warm_up` ran), so that later processes load them without
+    numba; once per machine and version of the kernels (~10 s), not again after a failure (no C compiler, say).
+    Whether there is a module now. Off when DEDUP_NO_AOT is set."""
+    from dedup import _aot
+
+    if os.environ.get("DEDUP_NO_AOT") or not available():
+        return False
+    if _aot.load() is not None:
+        return True
+    if ahead_of_time() or _aot.failed() is not None:
+        return False
+    try:
+        _aot.build({name: fn for name, fn in _state.items() if hasattr(fn, "overloads")})
+    except Exception:  # (the reason is in the note _aot.failed() reads; numba's kernels serve meanwhile)
+        return False
+    return True

@@ -381,20 +381,18 @@ def _screen(text: str) -> list[int] | None:
 class _ScreenTable(NamedTuple):
     punct: np.ndarray  # bool[256]: the bytes stripped from either end of a first or last word
     keys: np.ndarray  # sorted word keys (kernels.word_key)
-    bits: np.ndarray  # per key: what the word may be (_jit_text.SHORT_FIRST, ...)
+    bits: np.ndarray  # per key: what the word may be (kernels.SCREEN_SHORT_FIRST, ...)
 
 
 @functools.lru_cache(maxsize=1)
 def _screen_table() -> _ScreenTable:
     """What _screen passes the kernel: the ASCII characters of _PUNCT, and the ASCII words that may start or end
     a line a rule applies to, by key (lower-cased: a superset of the case-sensitive sets), with what they may be."""
-    from dedup import _jit_text as jt
-
     punct = np.zeros(256, dtype=np.bool_)
     punct[[ord(c) for c in _PUNCT if c.isascii()]] = True
     found: dict[int, int] = {}
-    for words, bit in ((_SHORT_FIRST | _SHORT_FIRST_LOW | _SOCIAL_WORDS, jt.SHORT_FIRST), (_DATE_FIRST, jt.DATE_FIRST),
-                       (_FOOTER_FIRST, jt.FOOTER_FIRST), (_SHORT_LAST | _SHORT_LAST_LOW, jt.SHORT_LAST)):
+    for words, bit in ((_SHORT_FIRST | _SHORT_FIRST_LOW | _SOCIAL_WORDS, kernels.SCREEN_SHORT_FIRST), (_DATE_FIRST, kernels.SCREEN_DATE_FIRST),
+                       (_FOOTER_FIRST, kernels.SCREEN_FOOTER_FIRST), (_SHORT_LAST | _SHORT_LAST_LOW, kernels.SCREEN_SHORT_LAST)):
         for word in words:
             if word.isascii():
                 key = kernels.word_key(word.encode("ascii"))

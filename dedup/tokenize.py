@@ -159,12 +159,10 @@ class WordCache:
     when half full. Not thread-safe: hold ``lock`` while using it."""
 
     def __init__(self, capacity: int = 1 << 17, chars: int = 1 << 21, longest: int = 64, slots: int = 1 << 12) -> None:
-        from dedup import _jit_tokens
-
         if not (0 < capacity < 1 << 24 and 0 < chars < 1 << 32 and 0 < longest < 256 and slots > 1
                 and slots & (slots - 1) == 0):
             raise ValueError("WordCache needs capacity < 2**24, chars < 2**32, longest < 256 and slots a power of 2")
-        self._jit = _jit_tokens
+        self._find_words, self._add_words, self._rehash = kernels.word_cache_kernels()
         self.lock = threading.Lock()
         self.capacity, self.chars, self.longest, self._first_slots = capacity, chars, longest, slots
         self._table = np.zeros((slots, 2), dtype=np.uint64)  # see _jit_tokens; at most half full
@@ -192,7 +190,7 @@ class WordCache:
         memoised: new words are added."""
         first = np.empty(len(ids), dtype=np.int64)
         entries = np.empty(len(ids), dtype=np.int64)
-        n, missing, _ = self._jit.find_words(cps, keys, starts, stops, ids, self._table, self._arena, first, entries)
+        n, missing, _ = self._find_words(cps, keys, starts, stops, ids, self._table, self._arena, first, entries)
         entries = entries[:n]
         words = self._words[entries].tolist()
         hashes = self._hashes[entries]
@@ -229,9 +227,9 @@ class WordCache:
             while 2 * end > slots:
                 slots *= 2
             table = np.zeros((slots, 2), dtype=np.uint64)
-            self._jit.rehash(self._table, table)
+            self._rehash(self._table, table)
             self._table = table
-        self._used = self._jit.add_words(cps, keys, starts, stops, at, self._table, self._arena, size, self._used)
+        self._used = self._add_words(cps, keys, starts, stops, at, self._table, self._arena, size, self._used)
         self._hashes[size:end] = new_hashes
         self._words[size:end] = new
         self._size = end
