@@ -270,6 +270,26 @@ def is_page_boilerplate(sentence: str) -> bool:
     return _score(sentence) >= 2
 
 
+def _grow_blocks(scores: list[int], blank: list[bool]) -> list[bool]:
+    """Which sentences to drop, given their scores and which are blank: those scoring 2+, then, until nothing
+    changes, each other sentence with words whose nearest sentence with words before or after is dropped and
+    that scores 1, or whose nearest ones on both sides are dropped (in order: a sentence dropped counts for
+    the next at once)."""
+    drop = [score >= 2 for score in scores]
+    solid = [i for i, b in enumerate(blank) if not b]  # (the neighbours that count)
+    changed = True
+    while changed:
+        changed = False
+        for k, i in enumerate(solid):
+            if drop[i]:
+                continue
+            before = k > 0 and drop[solid[k - 1]]
+            after = k + 1 < len(solid) and drop[solid[k + 1]]
+            if (scores[i] >= 1 and (before or after)) or (before and after):
+                drop[i] = changed = True
+    return drop
+
+
 def strip_page_boilerplate(text: str) -> str:
     """``text`` without its page-boilerplate blocks; everything else is kept exactly as it was.
 
@@ -290,19 +310,9 @@ def strip_page_boilerplate(text: str) -> str:
     for pos, word in weak:
         hits[bisect.bisect_right(ends, pos)].add(word)
     scores = [score + len(words) for score, words in zip(scores, hits)]
-    drop = [score >= 2 for score in scores]
-    if not any(drop):
+    if not any(score >= 2 for score in scores):
         return text
-    changed = True
-    while changed:
-        changed = False
-        for i, score in enumerate(scores):
-            if drop[i] or not sentences[i].strip():
-                continue
-            before = next((drop[j] for j in range(i - 1, -1, -1) if sentences[j].strip()), False)
-            after = next((drop[j] for j in range(i + 1, len(sentences)) if sentences[j].strip()), False)
-            if (score >= 1 and (before or after)) or (before and after):
-                drop[i] = changed = True
+    drop = _grow_blocks(scores, [not s.strip() for s in sentences])
     kept = "".join(s for s, d in zip(sentences, drop) if not d or "\n" in s and not s.strip(" \t.!?"))
     # A page that was mostly furniture and keeps only a scrap has no article.
     if len(kept.split()) < 20 and len(kept) < len(text) / 4:

@@ -140,3 +140,26 @@ def test_sentence_cuts_and_scores(text: str) -> None:
         for pos, word in weak:
             words[bisect.bisect_right(ends, pos)].add(word)
         assert pagenoise._top_score(text, strong, weak) == max(s + len(w) for s, w in zip(scores, words))
+
+
+def _grow_blocks_plainly(scores: list[int], blank: list[bool]) -> list[bool]:
+    """The block growth as first written: each sentence looks for its neighbours with words anew."""
+    drop = [score >= 2 for score in scores]
+    changed = True
+    while changed:
+        changed = False
+        for i, score in enumerate(scores):
+            if drop[i] or blank[i]:
+                continue
+            before = next((drop[j] for j in range(i - 1, -1, -1) if not blank[j]), False)
+            after = next((drop[j] for j in range(i + 1, len(scores)) if not blank[j]), False)
+            if (score >= 1 and (before or after)) or (before and after):
+                drop[i] = changed = True
+    return drop
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.booleans()), max_size=30))
+def test_blocks_grow_as_the_plain_loop_grows_them(sentences: list[tuple[int, bool]]) -> None:
+    scores, blank = [s for s, _ in sentences], [b for _, b in sentences]
+    assert pagenoise._grow_blocks(scores, blank) == _grow_blocks_plainly(scores, blank)
