@@ -166,8 +166,9 @@ def failed(key: str | None = None) -> str | None:
 
 def build(dispatchers: Mapping[str, Any], key: str | None = None) -> None:
     """Compile every overload the numba ``dispatchers`` (by kernel name) hold into the module for ``key``, check
-    that it loads, and move it into the cache. Raises what the build raised, after leaving a note (see
-    :func:`failed`) so that later processes do not try again."""
+    that it loads, and move it into the cache (in the package's own __pycache__, the builds of older sources go).
+    Raises what the build raised, after leaving a note (see :func:`failed`) so that later processes do not try
+    again."""
     key = key or build_key()
     name, module_path, table_path, note = _paths(key)
     module_path.parent.mkdir(parents=True, exist_ok=True)
@@ -185,6 +186,16 @@ def build(dispatchers: Mapping[str, Any], key: str | None = None) -> None:
         with contextlib.suppress(OSError):
             note.write_text(f"{type(exc).__name__}: {exc}\n")
         raise
+    if module_path.parent == _HERE / "__pycache__":  # (this install's own builds: those of older sources are stale)
+        remove_others(module_path.parent, keep=name)
+
+
+def remove_others(directory: Path, *, keep: str) -> None:
+    """Remove the builds in ``directory`` (modules, tables, notes) but those named ``keep``."""
+    for path in directory.glob("_dedup_kernels_*"):
+        if path.name.split(".")[0] != keep:
+            with contextlib.suppress(OSError):
+                path.unlink()
 
 
 def load_from(name: str, path: Path, table: Mapping[str, Any]) -> dict[str, Kernel] | None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, NamedTuple
 
 import numpy as np
 
@@ -520,36 +520,97 @@ def components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return labels
 
 
+class ScreenTable(NamedTuple):
+    """What :func:`screen_lines` looks words up in, made by :func:`screen_table`."""
+
+    punct: np.ndarray  # bool[256]: the bytes stripped from either end of a first or last word
+    keys: np.ndarray  # uint64, sorted: word keys (:func:`word_key`)
+    bits: np.ndarray  # uint8 per key: what the word may be (SCREEN_SHORT_FIRST, ...)
+
+
+class PrefixTable(NamedTuple):
+    """What :func:`prefixed_words` looks prefixes up in, made by :func:`prefix_table`."""
+
+    directory: np.ndarray  # int32[65537]: the prefixes starting with bytes x, y are directory[256 x + y]:...[+1]
+    values: np.ndarray  # uint64: each prefix, packed little-endian
+    masks: np.ndarray  # uint64: the mask of each prefix's length
+    firsts: np.ndarray  # uint8[65536]: 1 where some prefix starts with bytes x, y (x not a space)
+
+
+# The argument types of the calls made once per article (normalising), as _aot.call_key gives them: arrays of bytes
+# (np.frombuffer), arrays made here (writeable) and numbers.
+_BYTES = (np.dtype(np.uint8), 1, 0x101)
+_INT64 = "i8"
+
+
+def _made(dtype: type) -> tuple[np.dtype, int, int]:
+    return (np.dtype(dtype), 1, 0x501)
+
+
+_SITES = {  # call site: (kernel, the argument types it always passes)
+    "has_gaps": ("has_gaps", (_BYTES,)),
+    "word_key": ("word_key", (_BYTES, _INT64, _INT64)),
+    "screen_lines": ("screen_lines", (_BYTES, _made(np.bool_), _made(np.uint64), _made(np.uint8), _made(np.int64))),
+    "prefixed_words": ("prefixed_words", (_BYTES, _made(np.int32), _made(np.uint64), _made(np.uint64), _made(np.uint8),
+                                          _made(np.int64))),
+}
+
+
+def _site(site: str) -> Callable:
+    """What the call site ``site`` runs: its kernel's ahead-of-time export for the argument types the site always
+    passes (it makes its arrays itself, or takes them from a table made here), looked up once, so that its calls,
+    once an article each, skip matching their arguments (~1 us a call); the kernel itself otherwise."""
+    sites: dict[str, Callable] = _state.setdefault("sites", {})  # type: ignore[assignment]
+    found = sites.get(site)
+    if found is None:
+        name, key = _SITES[site]
+        kernel = _k(name)
+        found = sites[site] = getattr(kernel, "exports", {}).get(key, kernel)
+    return found
+
+
 def has_gaps(text: bytes) -> bool:
     """Whether ``text`` holds two spaces, a space next to a newline, or three newlines in a row."""
-    return bool(_k("has_gaps")(np.frombuffer(text, dtype=np.uint8)))
+    return bool(_site("has_gaps")(np.frombuffer(text, dtype=np.uint8)))
 
 
-def prefixed_words(text: bytes, table: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+def prefixed_words(text: bytes, table: PrefixTable) -> np.ndarray:
     """Positions in ``text`` of a space followed by one of the byte prefixes of ``table`` (see
     :func:`prefix_table`), in order."""
+    if type(table) is not PrefixTable:
+        raise TypeError("prefixed_words needs a table made by prefix_table")
     data = np.frombuffer(text, dtype=np.uint8)
     out = np.empty(len(data) + 1, dtype=np.int64)
-    return out[: _k("prefixed_words")(data, *table, out)]
+    return out[: _site("prefixed_words")(data, *table, out)]
 
 
 def word_key(word: bytes) -> int:
     """The key :func:`screen_lines` looks a word up by (FNV-1a of its bytes, ASCII letters lower-cased)."""
-    return int(_k("word_key")(np.frombuffer(word, dtype=np.uint8), 0, len(word)))
+    return int(_site("word_key")(np.frombuffer(word, dtype=np.uint8), 0, len(word)))
 
 
-def screen_lines(text: bytes, *, punct: np.ndarray, keys: np.ndarray, bits: np.ndarray) -> list[int]:
+def screen_table(punct: np.ndarray, keys: np.ndarray, bits: np.ndarray) -> ScreenTable:
+    """The table :func:`screen_lines` takes: ``punct`` (256 flags), ``keys`` (sorted word keys) and their ``bits``."""
+    keys = np.array(keys, dtype=np.uint64)
+    if len(punct) != 256 or len(keys) != len(bits) or np.any(keys[1:] <= keys[:-1]):
+        raise ValueError("screen_table needs 256 flags, and as many bits as keys, sorted and distinct")
+    return ScreenTable(np.array(punct, dtype=np.bool_), keys, np.array(bits, dtype=np.uint8))
+
+
+def screen_lines(text: bytes, table: ScreenTable) -> list[int]:
     """The lines of ``text`` (UTF-8, split at b"\\n") that :func:`dedup.normalize.strip_boilerplate` must look at, in
     order, each as 2 * its index, plus 1 when it has a byte beyond printable ASCII or a space at either end (then
     the rules see it changed). The others are printable ASCII and no line rule applies to them, as their length,
     their end, a tail hint ("ributed ", "ted feed" in any case), their first and last words (without the bytes
-    marked in ``punct`` at either end, looked up by :func:`word_key` in ``keys``, sorted, whose ``bits`` say what
-    the word may be: see ``_jit_text``), a digit or an "@" say."""
+    marked in the table's ``punct`` at either end, looked up by :func:`word_key` in its ``keys``, whose ``bits``
+    say what the word may be: see ``_jit_text``), a digit or an "@" say."""
+    if type(table) is not ScreenTable:
+        raise TypeError("screen_lines needs a table made by screen_table")
     out = np.empty(text.count(b"\n") + 1, dtype=np.int64)
-    return out[: _k("screen_lines")(np.frombuffer(text, dtype=np.uint8), punct, keys, bits, out)].tolist()
+    return out[: _site("screen_lines")(np.frombuffer(text, dtype=np.uint8), *table, out)].tolist()
 
 
-def prefix_table(prefixes: list[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def prefix_table(prefixes: list[bytes]) -> PrefixTable:
     """The table :func:`prefixed_words` looks prefixes up in: prefixes of 2 to 8 bytes, by their first two
     bytes (directory over 256 * x + y), each packed little-endian with the mask of its length; and which first
     two bytes start a prefix (x not a space: a word starts after the space)."""
@@ -563,7 +624,7 @@ def prefix_table(prefixes: list[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndar
     masks = np.array([(1 << (8 * len(p))) - 1 for p in ordered], dtype=np.uint64)
     firsts = (directory[1:] > directory[:-1]).astype(np.uint8)
     firsts[32 * 256 : 33 * 256] = 0
-    return directory, values, masks, firsts
+    return PrefixTable(directory, values, masks, firsts)
 
 
 def token_counts(ids: np.ndarray, hashes: np.ndarray, *, use_numba: bool = True) -> tuple[np.ndarray, np.ndarray] | None:
@@ -656,8 +717,7 @@ def warm_up() -> None:
     token_sketch_rows(ids, offsets, np.ones(1, np.uint64))
     prefixed_words(b" ab", prefix_table([b"ab"]))
     has_gaps(b"a  b")
-    punct = np.zeros(256, dtype=np.bool_)
-    screen_lines(b"a b\n", punct=punct, keys=np.array([word_key(b"a")], np.uint64), bits=np.ones(1, np.uint8))
+    screen_lines(b"a b\n", screen_table(np.zeros(256, dtype=np.bool_), np.array([word_key(b"a")], np.uint64), np.ones(1, np.uint8)))
     VocabTable().insert(hashes)
     from dedup.tokenize import char_classes
 

@@ -6,7 +6,6 @@ import functools
 import html
 import re
 import unicodedata
-from typing import NamedTuple
 
 import numpy as np
 
@@ -374,18 +373,11 @@ def _screen(text: str) -> list[int] | None:
     the line may not be its own view (see _view and kernels.screen_lines); None without the kernels."""
     if not kernels.loaded():
         return None
-    table = _screen_table()
-    return kernels.screen_lines(text.encode("utf-8", "surrogatepass"), punct=table.punct, keys=table.keys, bits=table.bits)
-
-
-class _ScreenTable(NamedTuple):
-    punct: np.ndarray  # bool[256]: the bytes stripped from either end of a first or last word
-    keys: np.ndarray  # sorted word keys (kernels.word_key)
-    bits: np.ndarray  # per key: what the word may be (kernels.SCREEN_SHORT_FIRST, ...)
+    return kernels.screen_lines(text.encode("utf-8", "surrogatepass"), _screen_table())
 
 
 @functools.lru_cache(maxsize=1)
-def _screen_table() -> _ScreenTable:
+def _screen_table() -> kernels.ScreenTable:
     """What _screen passes the kernel: the ASCII characters of _PUNCT, and the ASCII words that may start or end
     a line a rule applies to, by key (lower-cased: a superset of the case-sensitive sets), with what they may be."""
     punct = np.zeros(256, dtype=np.bool_)
@@ -398,7 +390,7 @@ def _screen_table() -> _ScreenTable:
                 key = kernels.word_key(word.encode("ascii"))
                 found[key] = found.get(key, 0) | bit
     keys = np.array(sorted(found), dtype=np.uint64)
-    return _ScreenTable(punct, keys, np.array([found[k] for k in keys.tolist()], dtype=np.uint8))
+    return kernels.screen_table(punct, keys, np.array([found[k] for k in keys.tolist()], dtype=np.uint8))
 
 
 def count_datelines(text: str) -> int:

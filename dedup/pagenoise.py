@@ -7,7 +7,6 @@ import functools
 import itertools
 import re
 
-import numpy as np
 
 from dedup import kernels
 
@@ -171,7 +170,7 @@ def _literal_prefixes(word: str) -> list[str]:
 
 
 @functools.lru_cache(maxsize=1)
-def _prefix_table() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _prefix_table() -> kernels.PrefixTable:
     """The compiled quick scan's table: the first (up to 8) bytes of the literal prefixes of the skeleton's words
     (those in Latin-1: the others cannot occur in a Latin-1 text)."""
     words = [branch.replace("-", " ") for branch in _branches(_STRONG.lower() + "|" + _WEAK.lower())]

@@ -186,3 +186,51 @@ def test_the_key_follows_the_sources(tmp_path: Path, monkeypatch: pytest.MonkeyP
     with open(tmp_path / "_jit.py", "a") as f:
         f.write("\n# changed\n")
     assert _aot.build_key() != first
+
+
+def test_builds_of_other_sources_are_removed(tmp_path: Path) -> None:
+    names = ["_dedup_kernels_aaa.cpython-311-x86_64-linux-gnu.so", "_dedup_kernels_aaa.json", "_dedup_kernels_bbb.json",
+             "_dedup_kernels_bbb.cpython-311-x86_64-linux-gnu.so", "_dedup_kernels_ccc.failed", "other.pyc"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    _aot.remove_others(tmp_path, keep="_dedup_kernels_bbb")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[2:4] + ["other.pyc"])
+
+
+def test_the_per_article_calls_reach_their_exports(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The calls made once an article (normalising) skip matching their arguments: the argument types their call
+    sites declare are the types they pass, and the module has an export for each."""
+    from dedup import normalize, pagenoise
+
+    _built()
+    built = _aot.load()
+    assert built is not None
+    seen: dict[str, tuple] = {}
+    real = kernels._site
+
+    def recorded(site: str):
+        function = real(site)
+
+        def call(*args: object) -> object:
+            seen[site] = _aot.call_key(args)
+            return function(*args)
+        return call
+
+    monkeypatch.setattr(kernels, "_site", recorded)
+    kernels.has_gaps(b"a  b")
+    kernels.word_key(b"reuters")
+    kernels.screen_lines(b"By John Smith\nText", normalize._screen_table())
+    kernels.prefixed_words(b" cookies", pagenoise._prefix_table())
+    assert seen == {site: key for site, (_, key) in kernels._SITES.items()}
+    for site, (name, key) in kernels._SITES.items():
+        assert key in built[name].exports, site
+
+
+def test_tables_not_made_here_are_refused() -> None:
+    table = kernels.screen_table(np.zeros(256, bool), np.array([1, 2], np.uint64), np.ones(2, np.uint8))
+    with pytest.raises(TypeError):
+        kernels.screen_lines(b"a b", tuple(table))  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        kernels.prefixed_words(b" ab", tuple(kernels.prefix_table([b"ab"])))  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        kernels.screen_table(np.zeros(256, bool), np.array([2, 1], np.uint64), np.ones(2, np.uint8))
