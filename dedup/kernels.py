@@ -717,7 +717,8 @@ def warm_up() -> None:
     token_sketch_rows(ids, offsets, np.ones(1, np.uint64))
     prefixed_words(b" ab", prefix_table([b"ab"]))
     has_gaps(b"a  b")
-    screen_lines(b"a b\n", screen_table(np.zeros(256, dtype=np.bool_), np.array([word_key(b"a")], np.uint64), np.ones(1, np.uint8)))
+    screen_lines(b"a b\n", screen_table(np.zeros(256, dtype=np.bool_), np.array([word_key(b"a")], np.uint64),
+                                        np.ones(1, np.uint8)))
     VocabTable().insert(hashes)
     from dedup.tokenize import char_classes
 

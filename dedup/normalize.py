@@ -383,8 +383,9 @@ def _screen_table() -> kernels.ScreenTable:
     punct = np.zeros(256, dtype=np.bool_)
     punct[[ord(c) for c in _PUNCT if c.isascii()]] = True
     found: dict[int, int] = {}
-    for words, bit in ((_SHORT_FIRST | _SHORT_FIRST_LOW | _SOCIAL_WORDS, kernels.SCREEN_SHORT_FIRST), (_DATE_FIRST, kernels.SCREEN_DATE_FIRST),
-                       (_FOOTER_FIRST, kernels.SCREEN_FOOTER_FIRST), (_SHORT_LAST | _SHORT_LAST_LOW, kernels.SCREEN_SHORT_LAST)):
+    for words, bit in ((_SHORT_FIRST | _SHORT_FIRST_LOW | _SOCIAL_WORDS, kernels.SCREEN_SHORT_FIRST),
+                       (_DATE_FIRST, kernels.SCREEN_DATE_FIRST), (_FOOTER_FIRST, kernels.SCREEN_FOOTER_FIRST),
+                       (_SHORT_LAST | _SHORT_LAST_LOW, kernels.SCREEN_SHORT_LAST)):
         for word in words:
             if word.isascii():
                 key = kernels.word_key(word.encode("ascii"))

@@ -7,7 +7,6 @@ import functools
 import itertools
 import re
 
-
 from dedup import kernels
 
 # Words that, two in one sentence, mark a consent/paywall/bot-check sentence rather than news.

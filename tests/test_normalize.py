@@ -541,8 +541,6 @@ def test_screen_credit_hint_is_the_regex(line: str, start: int) -> None:
 def assert_screen_passes_what_the_rules_see(text: str) -> None:
     """Every line the compiled screen leaves out is its own view and no rule applies to it; a line it passes with
     an even code is its own view."""
-    from dedup import kernels
-
     n = normalize_module
     codes = {code >> 1: code & 1 for code in n._screen(text)}
     for i, line in enumerate(text.split("\n")):
