@@ -217,9 +217,12 @@ def _compile(name: str, dispatchers: Mapping[str, Any], directory: str) -> dict[
     """Export each overload of ``dispatchers`` from a module ``name`` built into ``directory``; its table."""
     from unittest import mock
 
-    import numba.pycc.compiler
     from numba.core.compiler import Flags
-    from numba.pycc import CC
+
+    with warnings.catch_warnings():  # (pycc is "pending deprecation": the README says what happens without it)
+        warnings.simplefilter("ignore")
+        import numba.pycc.compiler
+        from numba.pycc import CC
 
     class ReleasingGil(Flags):  # (pycc's exports hold the GIL by default; the kernels are called from threads)
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -243,13 +246,7 @@ def _compile(name: str, dispatchers: Mapping[str, Any], directory: str) -> dict[
                            "exports": exports}
     with mock.patch.object(numba.pycc.compiler, "Flags", ReleasingGil), open(os.devnull, "w") as quiet, \
             contextlib.redirect_stdout(quiet), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # (pycc is "pending deprecation": the README says what happens without it)
+        warnings.simplefilter("ignore")
         cc.compile()
     return {"kernels": kernels}
 
-
-def remove(key: str | None = None) -> None:
-    """Forget the build for ``key`` (its module, table and any failure note)."""
-    for path in _paths(key or build_key())[1:]:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()

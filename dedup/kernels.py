@@ -687,10 +687,14 @@ class VocabTable:
         return out
 
 
-def warm_up() -> None:
-    """Compile (or load from the on-disk cache) every kernel now, e.g. before forking workers."""
+def warm_up(progress: Callable[[str], None] | None = None) -> None:
+    """Compile (or load from the on-disk cache) every kernel now, e.g. before forking workers. ``progress`` is
+    told when this may take a while: numba's kernels are in use (the first run on a machine compiles them and
+    builds the ahead-of-time module, ~30 s)."""
     if not available():
         return
+    if not ahead_of_time() and progress is not None:
+        progress("loading the compiled kernels (the first run on a machine compiles them: ~30 s)")
     ids = np.zeros(4, dtype=np.int32)
     offsets = np.array([0, 4], dtype=np.int64)
     hashes = np.arange(1, 2, dtype=np.uint64)

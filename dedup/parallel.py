@@ -26,7 +26,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -490,12 +490,13 @@ def prepare_corpus(
     chunk_docs: int | None = None,
     spill_bytes: int | None = None,
     tmpdir: str | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Corpus:
     """Read and prepare every document of ``docs`` (see the module docstring).
 
     ``workers``: processes for normalising and fingerprinting (None: one per
     CPU; 1: all in this process). A corpus of a single chunk is always done
-    in this process.
+    in this process. ``progress`` is told of a long wait (see :func:`dedup.kernels.warm_up`).
     """
     workers = (os.cpu_count() or 1) if workers is None else max(1, int(workers))
     chunk_docs = CHUNK_DOCS if chunk_docs is None else chunk_docs
@@ -519,7 +520,7 @@ def prepare_corpus(
             for chunk in chunks:
                 merger.add(prepare_chunk(chunk, *args))
         else:
-            kernels.warm_up()  # compile or load the kernels once, before forking
+            kernels.warm_up(progress)  # compile or load the kernels once, before forking
             pool = multiprocessing.get_context("fork").Pool(workers, initializer=start_worker)
             pending: collections.deque = collections.deque()
             waited = 0.0

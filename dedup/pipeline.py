@@ -150,7 +150,7 @@ def cluster(
     say("reading and fingerprinting documents")
     corpus = prepare_corpus(
         docs, shingle_size=options.shingle_size, num_perm=options.num_perm, seed=options.seed,
-        strip_boilerplate=options.strip_boilerplate, workers=workers,
+        strip_boilerplate=options.strip_boilerplate, workers=workers, progress=progress,
     )
     try:
         stages = _Stages()

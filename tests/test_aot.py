@@ -234,3 +234,20 @@ def test_tables_not_made_here_are_refused() -> None:
         kernels.prefixed_words(b" ab", tuple(kernels.prefix_table([b"ab"])))  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         kernels.screen_table(np.zeros(256, bool), np.array([2, 1], np.uint64), np.ones(2, np.uint8))
+
+
+def test_a_long_warm_up_is_announced(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Preparing a corpus in workers says so when the kernels come from numba (the first run on a machine
+    compiles them: ~30 s), and says nothing when they are built ahead of time."""
+    from test_speed_paths import _docs
+
+    from dedup.parallel import prepare_corpus
+
+    monkeypatch.setattr(kernels, "build_ahead_of_time", lambda: False)
+    for built, expected in ((False, 1), (True, 0)):
+        said: list[str] = []
+        monkeypatch.setattr(kernels, "ahead_of_time", lambda built=built: built)
+        corpus = prepare_corpus(iter(_docs(120)), shingle_size=3, num_perm=16, seed=1, strip_boilerplate=True,
+                                workers=2, chunk_docs=50, progress=said.append)
+        corpus.close()
+        assert len(said) == expected and all("first run on a machine compiles" in s for s in said)
