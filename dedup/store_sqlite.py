@@ -130,7 +130,11 @@ class SqliteStore(Store):
             if read_only and not exists:
                 raise IndexStateError(f"{path}: no such index; create it with `dedup index add {path} INPUT...`")
             if not read_only:
-                self._lock_fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+                try:
+                    self._lock_fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+                except OSError as error:
+                    raise IndexStateError(f"{path}: cannot create or open the index ({error.strerror}); give a file "
+                                          "path in a directory that exists and can be written") from None
                 try:
                     fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:

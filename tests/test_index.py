@@ -218,6 +218,9 @@ def test_one_writer_per_file_and_read_only(tmp_path: Path) -> None:
                 reader.add(b)
     with pytest.raises(DedupError, match="no such index"):
         Index.open(str(tmp_path / "missing.db"), read_only=True)
+    for unusable in (tmp_path / "no such directory" / "feed.db", tmp_path):  # (a missing directory; a directory)
+        with pytest.raises(DedupError, match="cannot create or open the index"):
+            Index.open(str(unusable))
     not_index = tmp_path / "other.db"
     sqlite3.connect(not_index).execute("CREATE TABLE t (x)").connection.commit()
     with pytest.raises(DedupError, match="not a dedup index"):

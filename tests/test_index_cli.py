@@ -60,6 +60,8 @@ def test_errors_say_how_to_fix(tmp_path: Path) -> None:
     assert run("index", "add", path, str(SAMPLES), "--replace", "-q").exit_code == 0
     result = run("index", "check", str(tmp_path / "missing.db"), str(SAMPLES))
     assert result.exit_code == 1 and "no such index" in result.stderr
+    result = run("index", "add", str(tmp_path / "missing" / "feed.db"), str(SAMPLES))
+    assert result.exit_code == 1 and "cannot create or open the index" in result.stderr and "Traceback" not in result.stderr
     result = run("index", "expire", path, "--before", "yesterday")
     assert result.exit_code == 2 and "ISO 8601" in result.stderr
     for command in ("add", "check", "stats", "expire"):
