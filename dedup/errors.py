@@ -22,3 +22,7 @@ class InputError(DedupError):
         if path is not None:
             where = f"{path}:{line}: " if line is not None else f"{path}: "
         super().__init__(where + message)
+
+
+class OutputError(DedupError):
+    """An output file cannot be written; names the file and says why."""

@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterable
 from dedup.document import Document
 from dedup.index import DEFAULT, Index
 from dedup.pipeline import ClusterResult, cluster, iter_pairs, iter_rows
-from dedup.write import Format, write_output
+from dedup.write import Format, check_writable, write_output
 
 OUTPUT_COLUMNS = ["id", "cluster_id", "cluster_size", "canonical", "is_canonical"]
 PAIR_COLUMNS = ["a", "b", "cluster_id", "jaccard", "cosine", "containment", "numbers"]
@@ -25,7 +25,10 @@ def run_cluster_job(
     **settings: object,
 ) -> ClusterResult:
     """Cluster ``docs`` and write one record per document to ``output`` (stdout when None),
-    and the confirmed pairs to ``pairs_path`` (JSONL) when given. Files are written atomically."""
+    and the confirmed pairs to ``pairs_path`` (JSONL) when given. Files are written atomically; that they can be
+    is checked first (OutputError), not after clustering."""
+    check_writable(output)
+    check_writable(pairs_path)
     result = cluster(docs, progress=progress, **settings)
     started = time.perf_counter()
     write_output(output, iter_rows(result), fmt=Format(fmt), columns=OUTPUT_COLUMNS)

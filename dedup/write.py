@@ -14,6 +14,8 @@ from typing import IO, Iterable, Iterator, Mapping
 
 import orjson
 
+from dedup.errors import OutputError
+
 
 class Format(str, enum.Enum):
     """Output formats."""
@@ -32,7 +34,11 @@ def atomic_open(path: str | os.PathLike[str]) -> Iterator[IO[str]]:
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".dedup-", suffix=".tmp", dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".dedup-", suffix=".tmp", dir=directory)
+    except OSError as error:
+        raise OutputError(f"{path}: cannot write it ({error.strerror}); give a path in a directory that exists and "
+                          "can be written") from None
     try:
         # (A lone surrogate, which JSON input may hold in an id, cannot be encoded: CSV gets "\\ud800" for it.)
         with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace", newline="") as handle:
@@ -71,6 +77,21 @@ def json_line(record: Mapping[str, object]) -> str:
         return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE).decode("utf-8")
     except TypeError:  # (orjson.JSONEncodeError is one)
         return json.dumps(record, ensure_ascii=True, separators=(",", ":")) + "\n"
+
+
+def check_writable(path: str | os.PathLike[str] | None) -> None:
+    """Raise OutputError unless ``path`` (None or "-": stdout) can be written by :func:`atomic_open`: checked
+    before a long job rather than found at its end."""
+    if path is None or os.fspath(path) == "-":
+        return
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise OutputError(f"{path}: is a directory; give a file path")
+    if not os.path.isdir(directory) or not os.access(directory, os.W_OK | os.X_OK):
+        reason = "no such directory" if not os.path.isdir(directory) else "the directory cannot be written"
+        raise OutputError(f"{path}: cannot write it ({reason}); give a path in a directory that exists and can be "
+                          "written")
 
 
 def write_output(

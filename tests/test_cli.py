@@ -177,3 +177,24 @@ def test_workers_give_the_same_clusters(tmp_path: Path) -> None:
     assert run("cluster", str(SAMPLES), "-o", str(one), "--workers", "1", "-q").exit_code == 0
     assert run("cluster", str(SAMPLES), "-o", str(two), "--workers", "2", "-q").exit_code == 0
     assert load_assignments(one) == load_assignments(two) == {A: A, B: A, C: C}
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_clustering(tmp_path: Path) -> None:
+    """-o or --pairs in a missing directory (or naming a directory) is a clear error, found before the documents
+    are read rather than after the clustering; nothing is left behind."""
+    from dedup.errors import OutputError
+    from dedup.jobs import run_cluster_job
+
+    missing = str(tmp_path / "no such directory" / "out.jsonl")
+    for args in (["-o", missing], ["-o", str(tmp_path / "out.jsonl"), "--pairs", missing]):
+        result = run("cluster", str(SAMPLES), *args)
+        assert result.exit_code == 1 and "cannot write it (no such directory)" in result.stderr, result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+    def unread():
+        raise AssertionError("the documents were read")
+        yield
+
+    for output in (missing, str(tmp_path)):
+        with pytest.raises(OutputError):
+            run_cluster_job(unread(), output=output)

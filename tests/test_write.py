@@ -25,3 +25,14 @@ def test_json_line_reads_back_to_the_record(record: dict[str, object]) -> None:
     assert line.endswith("\n") and "\n" not in line[:-1]
     line.encode("utf-8")  # (what the result file is written as: a lone surrogate must be escaped)
     assert json.loads(line) == record
+
+
+def test_a_file_in_a_missing_directory_is_a_clear_error(tmp_path) -> None:
+    import pytest
+
+    from dedup.errors import OutputError
+    from dedup.write import atomic_open
+
+    with pytest.raises(OutputError, match="cannot write it"):
+        with atomic_open(tmp_path / "gone" / "out.jsonl"):
+            raise AssertionError("opened")
