@@ -514,13 +514,14 @@ def prepare_corpus(
     args = (strip_boilerplate, shingle_size, num_perm, seed, engine)
     pool = None
     try:
+        if big:  # (compile or load every kernel now, before forking workers; the first time, build them ahead of time)
+            kernels.warm_up(progress)
         if second is None or workers == 1:
             for chunk in (c for c in (first, second) if c is not None):
                 merger.add(prepare_chunk(chunk, *args))
             for chunk in chunks:
                 merger.add(prepare_chunk(chunk, *args))
         else:
-            kernels.warm_up(progress)  # compile or load the kernels once, before forking
             pool = multiprocessing.get_context("fork").Pool(workers, initializer=start_worker)
             pending: collections.deque = collections.deque()
             waited = 0.0
