@@ -34,7 +34,7 @@ import numpy as np
 
 # What a build depends on: the modules the kernels are compiled from, the warm-up that compiles every overload in
 # use (kernels.py), and this module (the table's format).
-SOURCES = ("_jit.py", "_jit_text.py", "_jit_tokens.py", "kernels.py", "_aot.py")
+SOURCES = ("_jit.py", "_jit_text.py", "_jit_tokens.py", "_jit_band.py", "kernels.py", "_aot.py")
 _HERE = Path(__file__).resolve().parent
 _ARRAY_FLAGS = 0x1 | 0x100 | 0x400  # numpy's flag bits C_CONTIGUOUS, ALIGNED and WRITEABLE (ndarray.flags.num)
 _ORDERED = 0x1 | 0x100  # what every export needs of an array: C order, aligned

@@ -78,9 +78,11 @@ def _compile() -> None:
             _state.update(built)
             _state["aot"] = True
             return
-    from dedup import _jit, _jit_text, _jit_tokens
+    from dedup import _jit, _jit_band, _jit_text, _jit_tokens
 
     _state["aot"] = False
+    _state.update({f"band{name}": getattr(_jit_band, name) for name in _BAND if name != "_sketch"},
+                  band_sketch=_jit.sketch_one)
     _state.update(
         find_words=_jit_tokens.find_words,
         add_words=_jit_tokens.add_words,
@@ -501,6 +503,16 @@ def ahead_of_time() -> bool:
     return _state.get("aot") is True
 
 
+# The index's kernels (dedup.bandmirror; _jit_band, and _jit.sketch_one for _sketch), in band_kernels' order.
+_BAND = ("_run_lookup", "_salted_band_keys", "_distinct", "_merge_runs", "_build_run", "_buffer_add", "_buffer_lookup",
+         "_sketch", "_sketch_bounds", "_score_bounds", "_table_get", "_table_add", "_score")
+
+
+def band_kernels() -> tuple[Callable, ...]:
+    """The index's kernels (:mod:`dedup.bandmirror`), in the order of _BAND."""
+    return tuple(_k(f"band{name}") for name in _BAND)
+
+
 def word_cache_kernels() -> tuple[Callable, Callable, Callable]:
     """The word cache's kernels (:class:`dedup.tokenize.WordCache`): find_words, add_words, rehash."""
     return _k("find_words"), _k("add_words"), _k("rehash")
@@ -759,7 +771,40 @@ def build_ahead_of_time() -> bool:
     if ahead_of_time() or _aot.failed() is not None:
         return False
     try:
+        exercise_index()
         _aot.build({name: fn for name, fn in _state.items() if hasattr(fn, "overloads")})
     except Exception:  # (the reason is in the note _aot.failed() reads; numba's kernels serve meanwhile)
         return False
     return True
+
+
+def exercise_index() -> None:
+    """Run the index's kernels (:func:`band_kernels`) on the argument types its paths pass: an index written,
+    checked, expired (compacting its buckets), reopened from disk (its buckets rebuilt from what is stored),
+    added to and removed from, so that the ahead-of-time build has an export for each."""
+    import tempfile
+    from datetime import datetime, timedelta, timezone
+
+    from dedup.document import Document
+    from dedup.index import Index
+
+    words = [f"w{i}" for i in range(400)]
+    story = " ".join(words[:150])
+    now = datetime.now(timezone.utc)
+    docs = [Document(id="a", text=story, date=now - timedelta(days=30)),
+            Document(id="b", text=story + " " + " ".join(words[150:160])),
+            Document(id="c", text=" ".join(words[200:350])),
+            Document(id="d", text=" ".join(words[:140] + words[360:380]))]
+    with tempfile.TemporaryDirectory(prefix="dedup-warm-") as tmp:
+        path = os.path.join(tmp, "index.db")
+        with Index.open(path) as index:
+            index.add_many(docs[:2])
+            index.add(docs[2])
+            index.check(docs[3])
+            index.expire(before=now - timedelta(days=1))
+        with Index.open(path) as index:
+            index.check(docs[3])
+            index.add(docs[3])
+            index.remove("c")
+        with Index.open(path, read_only=True) as index:
+            index.check(docs[0])

@@ -251,3 +251,46 @@ def test_a_long_warm_up_is_announced(monkeypatch: pytest.MonkeyPatch) -> None:
                                 workers=2, chunk_docs=50, progress=said.append)
         corpus.close()
         assert len(said) == expected and all("first run on a machine compiles" in s for s in said)
+
+
+_INDEX_RUN = r"""
+import json, sys
+from datetime import datetime, timezone
+from dedup import Document, kernels
+from dedup.index import Index
+docs = [Document(id=d["id"], text=d["text"]) for d in map(json.loads, open(sys.argv[1]))]
+path = sys.argv[2]
+found = []
+with Index.open(path) as index:
+    index.add_many(docs[:150])
+    for doc in docs[150:200]:
+        found.append([[m.id, m.cosine, m.containment] for m in index.check(doc)])
+        index.add(doc)
+    index.remove(docs[3].id)
+with Index.open(path, read_only=True) as index:  # (the buckets rebuilt from what is stored)
+    found += [[[m.id, m.cosine, m.containment] for m in index.check(doc)] for doc in docs[200:260]]
+with Index.open(path) as index:
+    found.append(index.expire(before=datetime(2999, 1, 1, tzinfo=timezone.utc)))  # (all: the buckets compacted)
+print(json.dumps({"aot": kernels.ahead_of_time(), "numba": "numba" in sys.modules, "found": found,
+                  "fallbacks": {n: k.fallbacks for n, k in kernels._state.items() if getattr(k, "fallbacks", 0)}}))
+"""
+
+
+def test_the_index_runs_on_the_module_without_numba(tmp_path: Path) -> None:
+    """An index written, checked, added to, removed from, expired and reopened in a fresh process with the module
+    neither imports numba nor sends a call to it, and finds the matches and scores numba's kernels find."""
+    from test_speed_paths import _quoting_docs
+
+    _built()
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"id": d.id, "text": d.text}) + "\n" for d in _quoting_docs(260)))
+    runs = {}
+    for mode, extra in (("aot", {}), ("numba", {"DEDUP_NO_AOT": "1"})):
+        done = subprocess.run([sys.executable, "-c", _INDEX_RUN, str(corpus), str(tmp_path / f"{mode}.db")],
+                              capture_output=True, text=True, env={**os.environ, **extra}, check=True)
+        runs[mode] = json.loads(done.stdout)
+    aot, jit = runs["aot"], runs["numba"]
+    assert (aot["aot"], aot["numba"], aot["fallbacks"]) == (True, False, {})
+    assert (jit["aot"], jit["numba"]) == (False, True)
+    assert sum(map(len, aot["found"][:-1])) > 20 and aot["found"][-1] == 199
+    assert aot["found"] == jit["found"]

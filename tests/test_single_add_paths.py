@@ -231,7 +231,8 @@ def test_compiled_sketch_bounds_bucket_as_numpy_does(tokens: list[int], shingles
     """The compiled bounds bucket the query's shingles and tokens themselves (as the sketches were made);
     they agree with the numpy path, which buckets them with kernels.hash_buckets."""
     from dedup import bandmirror
-    from dedup.bandmirror import SKETCH_SHINGLE_BITS, SKETCH_TOKEN_BITS, _bucket, sketch, sketch_bounds
+    from dedup._jit import sketch_bucket as _bucket
+    from dedup.bandmirror import SKETCH_SHINGLE_BITS, SKETCH_TOKEN_BITS, sketch, sketch_bounds
     from dedup.kernels import hash_buckets as _buckets
 
     q_tokens = np.array(tokens, dtype=np.uint64)
