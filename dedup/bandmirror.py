@@ -1,7 +1,7 @@
 """In-memory machinery of the index: LSH buckets (band key -> document numbers), a token -> document
 frequency table, articles' sketches (exact upper bounds of their scores against a query, so that
 most candidates are never read), and the scoring of one query against its candidates, with compiled
-(numba) kernels.
+kernels (``_jit_band``, from :func:`dedup.kernels.band_kernels`).
 
 Every kernel has a numpy (or dict) fallback used when numba is not available
 (``DEDUP_NO_NUMBA``); ``tests/test_index.py`` checks that both give the same answers.
@@ -40,6 +40,7 @@ def composite(keys: np.ndarray) -> np.ndarray:
 if _NUMBA:  # (the compiled kernels: _jit_band, or their build ahead of time)
     (_run_lookup, _salted_band_keys, _distinct, _merge_runs, _build_run, _buffer_add, _buffer_lookup, _sketch,
      _sketch_bounds, _score_bounds, _table_get, _table_add, _score) = kernels.band_kernels()
+
 
 # --- LSH buckets ----------------------------------------------------------------------------------------
 
