@@ -23,9 +23,7 @@ import importlib.machinery
 import importlib.util
 import json
 import os
-import platform
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -36,8 +34,9 @@ import numpy as np
 # use (kernels.py), and this module (the table's format).
 SOURCES = ("_jit.py", "_jit_text.py", "_jit_tokens.py", "_jit_band.py", "kernels.py", "_aot.py")
 _HERE = Path(__file__).resolve().parent
-_ARRAY_FLAGS = 0x1 | 0x100 | 0x400  # numpy's flag bits C_CONTIGUOUS, ALIGNED and WRITEABLE (ndarray.flags.num)
-_ORDERED = 0x1 | 0x100  # what every export needs of an array: C order, aligned
+_WRITEABLE = 0x400  # numpy's flag bits (ndarray.flags.num): WRITEABLE,
+_ORDERED = 0x1 | 0x100  # and what every export needs of an array: C_CONTIGUOUS, ALIGNED
+_ARRAY_FLAGS = _ORDERED | _WRITEABLE
 _SCALARS: dict[type, str] = {int: "i8", bool: "b1", float: "f8"}  # (and numpy scalars, added as they come)
 _ndarray = np.ndarray
 
@@ -69,14 +68,23 @@ def _arg_entry(numba_type: Any) -> list | None:
             return None
         return ["array", as_dtype(numba_type.dtype).str, numba_type.ndim, bool(numba_type.mutable)]
     if isinstance(numba_type, (types.Integer, types.Boolean, types.Float)):
-        return ["scalar", as_dtype(numba_type).str[1:]]
+        return ["scalar", scalar_key(as_dtype(numba_type))]
     return None
+
+
+def array_key(dtype: Any, ndim: int, *, writeable: bool) -> tuple[np.dtype, int, int]:
+    """What :func:`call_key` gives for a C-ordered, aligned array of ``dtype`` and ``ndim`` dimensions."""
+    return (np.dtype(dtype), ndim, _ORDERED | (_WRITEABLE if writeable else 0))
+
+
+def scalar_key(dtype: Any) -> str:
+    """What :func:`call_key` gives for a number numba types as ``dtype`` (a Python int: int64)."""
+    return np.dtype(dtype).str[1:]
 
 
 def _key_of(entries: list) -> Key:
     """The call_key of the calls an export with these table entries takes."""
-    return tuple([(np.dtype(e[1]), e[2], _ORDERED | (0x400 if e[3] else 0)) if e[0] == "array" else e[1]
-                  for e in entries])
+    return tuple([array_key(e[1], e[2], writeable=e[3]) if e[0] == "array" else e[1] for e in entries])
 
 
 class Kernel:
@@ -111,6 +119,8 @@ def cache_dir() -> Path:
 
 def _cpu() -> str:
     """What identifies this CPU's instruction set: the flags in /proc/cpuinfo, else the processor's name."""
+    import platform
+
     with contextlib.suppress(OSError):
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -121,6 +131,7 @@ def _cpu() -> str:
 
 def build_key() -> str:
     """What a built module is valid for: its sources (SOURCES), numba, numpy, Python and the CPU."""
+    import platform
     from importlib.metadata import version
 
     digest = hashlib.sha256()
@@ -169,6 +180,8 @@ def build(dispatchers: Mapping[str, Any], key: str | None = None) -> None:
     that it loads, and move it into the cache (in the package's own __pycache__, the builds of older sources go).
     Raises what the build raised, after leaving a note (see :func:`failed`) so that later processes do not try
     again."""
+    import tempfile
+
     key = key or build_key()
     name, module_path, table_path, note = _paths(key)
     module_path.parent.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,10 @@ import numba as nb
 import numpy as np
 
 from dedup._jit import FNV_OFFSET, FNV_PRIME  # (the tokenizer's word hash)
-from dedup.kernels import SCREEN_DATE_FIRST, SCREEN_FOOTER_FIRST, SCREEN_SHORT_FIRST, SCREEN_SHORT_LAST
+from dedup.kernels import SCREEN_DATE_FIRST as DATE_FIRST  # (what a word may be in screen_lines' table)
+from dedup.kernels import SCREEN_FOOTER_FIRST as FOOTER_FIRST
+from dedup.kernels import SCREEN_SHORT_FIRST as SHORT_FIRST
+from dedup.kernels import SCREEN_SHORT_LAST as SHORT_LAST
 
 _OPTS = dict(nogil=True, cache=True, boundscheck=False)
 
@@ -60,11 +63,6 @@ def prefixed_words(text, directory, values, masks, firsts, out):
 
 
 B32 = np.uint8(32)
-# What a word's key may be in screen_lines' table (bits; see normalize._screen_table).
-SHORT_FIRST = SCREEN_SHORT_FIRST
-DATE_FIRST = SCREEN_DATE_FIRST
-FOOTER_FIRST = SCREEN_FOOTER_FIRST
-SHORT_LAST = SCREEN_SHORT_LAST
 
 
 @nb.njit(**_OPTS)

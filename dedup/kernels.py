@@ -550,22 +550,22 @@ class PrefixTable(NamedTuple):
 
 
 # The argument types of the calls made once per article (normalising), as _aot.call_key gives them: arrays of bytes
-# (np.frombuffer), arrays made here (writeable) and numbers.
-_BYTES = (np.dtype(np.uint8), 1, 0x101)
-_INT64 = "i8"
+# (np.frombuffer: read-only), arrays made here (writeable) and numbers.
+def _sites() -> dict[str, tuple[str, tuple]]:
+    from dedup._aot import array_key, scalar_key
+
+    text, number = array_key(np.uint8, 1, writeable=False), scalar_key(np.int64)
+    made = [array_key(dtype, 1, writeable=True) for dtype in (np.bool_, np.uint64, np.uint8, np.int64, np.int32)]
+    flags, keys64, bits, out, directory = made
+    return {  # call site: (kernel, the argument types it always passes)
+        "has_gaps": ("has_gaps", (text,)),
+        "word_key": ("word_key", (text, number, number)),
+        "screen_lines": ("screen_lines", (text, flags, keys64, bits, out)),
+        "prefixed_words": ("prefixed_words", (text, directory, keys64, keys64, bits, out)),
+    }
 
 
-def _made(dtype: type) -> tuple[np.dtype, int, int]:
-    return (np.dtype(dtype), 1, 0x501)
-
-
-_SITES = {  # call site: (kernel, the argument types it always passes)
-    "has_gaps": ("has_gaps", (_BYTES,)),
-    "word_key": ("word_key", (_BYTES, _INT64, _INT64)),
-    "screen_lines": ("screen_lines", (_BYTES, _made(np.bool_), _made(np.uint64), _made(np.uint8), _made(np.int64))),
-    "prefixed_words": ("prefixed_words", (_BYTES, _made(np.int32), _made(np.uint64), _made(np.uint64), _made(np.uint8),
-                                          _made(np.int64))),
-}
+_SITES = _sites()
 
 
 def _site(site: str) -> Callable:
@@ -766,13 +766,14 @@ def build_ahead_of_time() -> bool:
 
     if os.environ.get("DEDUP_NO_AOT") or not available():
         return False
-    if _aot.load() is not None:
+    key = _aot.build_key()  # (reads the sources: once)
+    if _aot.load(key) is not None:
         return True
-    if ahead_of_time() or _aot.failed() is not None:
+    if ahead_of_time() or _aot.failed(key) is not None:
         return False
     try:
         exercise_index()
-        _aot.build({name: fn for name, fn in _state.items() if hasattr(fn, "overloads")})
+        _aot.build({name: fn for name, fn in _state.items() if hasattr(fn, "overloads")}, key)
     except Exception:  # (the reason is in the note _aot.failed() reads; numba's kernels serve meanwhile)
         return False
     return True
