@@ -238,7 +238,8 @@ def digest_evidence(
     candidates = kernels.unique(row_of[cand_doc[mine]] * n64 + cand_mate[mine])
     common, found = residual_sources(
         residual, shingles, story=story_of, owner=ids, owner_story=main[ids],
-        residual_signatures=signatures(residual, num_perm=sigs.shape[1], seed=seed), signatures=sigs,
+        residual_signatures=signatures(residual, num_perm=sigs.shape[1], seed=seed, engine=kernels.when_loaded(engine)),
+        signatures=sigs,
         threshold=residual_threshold, candidates=candidates, engine=engine,
     )
     other[ids] = common / sizes[ids]

@@ -19,10 +19,11 @@ texts = news_texts(max_words=40, max_docs=6)
 
 
 @settings(max_examples=60, deadline=None)
-@given(texts=texts, n=st.integers(1, 5), num_perm=st.sampled_from([16, 64, 128]), seed=st.integers(0, 2**16))
-def test_signatures_equal_datasketch(texts: list[str], n: int, num_perm: int, seed: int) -> None:
+@given(texts=texts, n=st.integers(1, 5), num_perm=st.sampled_from([16, 64, 128]), seed=st.integers(0, 2**16),
+       engine=st.sampled_from(["numpy", "numba"]))
+def test_signatures_equal_datasketch(texts: list[str], n: int, num_perm: int, seed: int, engine: str) -> None:
     batch = tokenize_batch([t.lower() for t in texts])
-    sigs = signatures(shingle_batch(batch, n=n), num_perm=num_perm, seed=seed)
+    sigs = signatures(shingle_batch(batch, n=n), num_perm=num_perm, seed=seed, engine=engine)
     for d in range(len(texts)):
         reference = reference_minhash(shingles(batch.doc_tokens(d), n=n), num_perm=num_perm, seed=seed)
         assert np.array_equal(sigs[d], reference.hashvalues)

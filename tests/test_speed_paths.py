@@ -476,6 +476,15 @@ def test_starting_up_loads_no_scikit_learn() -> None:
     assert out == ["False", "False", "True", "False", "False"]
 
 
+def test_small_work_takes_the_kernels_only_once_they_are_in_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Work too small to pay for loading the kernels (the digest guard's residual signatures) takes them once they
+    are loaded, and only then; an engine asked for by name is kept."""
+    monkeypatch.setattr(kernels, "loaded", lambda: False)
+    assert [kernels.when_loaded(e) for e in ("auto", "numpy", "numba")] == ["auto", "numpy", "numba"]
+    monkeypatch.setattr(kernels, "loaded", lambda: True)
+    assert [kernels.when_loaded(e) for e in ("auto", "numpy", "numba")] == ["numba", "numpy", "numba"]
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.sampled_from([b" ", b"a", b"b", b"ab", b"ba", b"\xe9", b"abc"]), max_size=60).map(b"".join),
        st.lists(st.lists(st.sampled_from([b"a", b"b", b" ", b"\xe9"]), min_size=2, max_size=9).map(lambda p: b"".join(p)[:8]),
