@@ -47,6 +47,16 @@ def prefetch(typingctx, array, index):
 
     return types.void(array, index), codegen
 
+
+@intrinsic
+def popcount(typingctx, x):
+    """The number of set bits of a uint64 (LLVM's ctpop: one instruction where the CPU has it)."""
+    def codegen(context, builder, signature, args):
+        fn = builder.module.declare_intrinsic("llvm.ctpop", [ir.IntType(64)])
+        return builder.call(fn, [args[0]])
+
+    return types.uint64(types.uint64), codegen
+
 @nb.njit(**_OPTS)
 def _minhash_one(values, lo, hi, a, b, sig):  # values[lo:hi] are shingle hashes (uint32)
     p = a.shape[0]
@@ -618,18 +628,23 @@ def sketch_one(shingles, tokens, out):
         out[b >> 6] |= np.uint64(1) << np.uint64(b & 63)
 
 
-# --- the batch scorer's token sketches: a bitmap of the buckets of a document's tokens ----------------------
-TOKEN_SKETCH_SHIFT = 64 - 11  # 2,048 buckets (kernels.TOKEN_SKETCH_WORDS uint64 words)
+# --- the batch scorer's sketches: bitmaps of the buckets of a document's tokens, then of its shingles --------
+TOKEN_SKETCH_SHIFT = 64 - 11  # 2,048 token buckets (kernels.TOKEN_SKETCH_WORDS uint64 words)
+SHINGLE_SKETCH_SHIFT = 64 - 11  # 2,048 shingle buckets (kernels.SHINGLE_SKETCH_WORDS words, after the tokens')
+TOKEN_SKETCH_WORDS = 32
 
 
 @nb.njit(**_OPTS)
-def token_sketch_rows(tok_ids, tok_offsets, tok_hashes, out):
-    """Set in ``out[d]`` the bits of the buckets (sketch_bucket, 11 bits) of document d's token hashes (its
-    tokens given by ids into ``tok_hashes``)."""
+def sketch_rows(tok_ids, tok_offsets, tok_hashes, sh_values, sh_offsets, out):
+    """Set in ``out[d]`` the bits of the buckets (sketch_bucket) of document d's token hashes (its tokens given
+    by ids into ``tok_hashes``: the first TOKEN_SKETCH_WORDS words) and of its shingle hashes (the words after)."""
     for d in range(tok_offsets.shape[0] - 1):
         for i in range(tok_offsets[d], tok_offsets[d + 1]):
             b = sketch_bucket(tok_hashes[tok_ids[i]], TOKEN_SKETCH_SHIFT)
             out[d, b >> 6] |= np.uint64(1) << np.uint64(b & 63)
+        for i in range(sh_offsets[d], sh_offsets[d + 1]):
+            b = sketch_bucket(sh_values[i], SHINGLE_SKETCH_SHIFT)
+            out[d, TOKEN_SKETCH_WORDS + (b >> 6)] |= np.uint64(1) << np.uint64(b & 63)
 
 
 @nb.njit(**_OPTS)
@@ -661,23 +676,44 @@ def _limit(most_cosine, smaller, rule):
     return np.int64(np.ceil((need - rule[4]) * smaller))
 
 
+@nb.njit(**_OPTS)
+def _shared_bound(sketch, counts, mask, level_bits, deepest, levels):
+    """At most how many shingles the left document (its shingles per bucket: ``counts``, ``mask``, and
+    ``level_bits[v]`` the buckets holding more than v of them, up to ``deepest``) shares with a document of
+    ``sketch`` (tokens' words, then shingles'): its shingles in the buckets that sketch has. By popcounts
+    of the levels, or bucket by bucket when the left document has more than ``levels`` in one."""
+    total = 0
+    if deepest <= levels:
+        for v in range(deepest):
+            for j in range(mask.shape[0]):
+                total += popcount(sketch[TOKEN_SKETCH_WORDS + j] & level_bits[v, j])
+        return total
+    for j in range(mask.shape[0]):
+        x = sketch[TOKEN_SKETCH_WORDS + j] & mask[j]
+        while x:
+            total += counts[j * 64 + np.int64(trailing_zeros(x))]
+            x &= x - np.uint64(1)
+    return total
+
+
 PREFETCH_PAIRS = 4  # how many pairs ahead score_rows asks for the right document's rows (twice that for its offsets)
 PREFETCH_SHINGLES = 128  # the first shingles of its row that are asked for (the hardware prefetcher follows on)
 
 
 @nb.njit(**_OPTS)
 def _prefetch_right(right, doc_right, k, k1, sh_offsets, sh_values, sketches, bounded):
-    """Prefetch what score_rows reads first of pair k + PREFETCH_PAIRS's right document (its sketch and the
-    head of its shingle row: the documents are read in no order, so each row would otherwise be a wait for
-    memory), and the shingle offsets of pair k + 2 * PREFETCH_PAIRS's."""
+    """Prefetch what score_rows reads first of pair k + PREFETCH_PAIRS's right document (with bounds its
+    sketch, else the head of its shingle row: the documents are read in no order, so each row would otherwise be
+    a wait for memory), and the shingle offsets of pair k + 2 * PREFETCH_PAIRS's."""
     if k + 2 * PREFETCH_PAIRS < k1:
         prefetch(sh_offsets, right[k + 2 * PREFETCH_PAIRS])
     if k + PREFETCH_PAIRS < k1:
         b = right[k + PREFETCH_PAIRS]
-        if bounded:
+        if bounded:  # (most pairs are passed over from their sketches: their shingle rows are not read)
             row = sketches[doc_right[k + PREFETCH_PAIRS]]
             for q in range(0, row.shape[0], 8):
                 prefetch(row, q)
+            return
         lo = sh_offsets[b]
         for q in range(lo, min(lo + PREFETCH_SHINGLES, sh_offsets[b + 1]), 16):
             prefetch(sh_values, q)
@@ -685,7 +721,8 @@ def _prefetch_right(right, doc_right, k, k1, sh_offsets, sh_values, sketches, bo
 
 @nb.njit(**_OPTS)
 def score_rows(indices, counts, offsets, tf, idf, is_number, norms, sh_values, sh_offsets, sigs, bits, left, right,
-               doc_left, doc_right, cosine, shared_numbers, common, equal, sketches, token_buckets, rule, skipped, k0, k1):
+               doc_left, doc_right, cosine, shared_numbers, common, equal, sketches, token_buckets, rule, levels, skipped,
+               k0, k1):
     """Cosine of the l2-normalised TF-IDF rows, shared numeric tokens, shared shingles and equal
     MinHash slots of each pair, straight from the corpus's count rows and shingle rows (no gathered
     copies). ``left``/``right`` number the pair's documents in the rows, ``doc_left``/``doc_right`` in the
@@ -702,16 +739,25 @@ def score_rows(indices, counts, offsets, tf, idf, is_number, norms, sh_values, s
     documents) before the table is probed.
 
     With a ``rule`` (cosine, overlap, strong cosine, containment, slack: :func:`dedup.confirm.worded_alike`'s
-    thresholds), a pair's cosine is first bounded from the right document's token sketch (``sketches``:
-    the bitmap of its tokens' buckets, :func:`token_sketch_rows`; ``token_buckets``: each token id's bucket)
-    by the norm of the left weights in those buckets (Cauchy-Schwarz). That bound sets the fewest shared
-    shingles that could still meet the rule (:func:`_limit`); the right shingles are counted until that
-    many can no longer be reached. A pair that cannot meet it is marked in ``skipped`` and gets zeros; its
-    tokens are not read. The other pairs are scored in full, as without a rule."""
+    thresholds), a pair's cosine is first bounded from the right document's token sketch (``sketches``: the
+    bitmaps of its tokens' and its shingles' buckets, :func:`sketch_rows`; ``token_buckets``: each token id's
+    bucket) by the norm of the left weights in those buckets (Cauchy-Schwarz). That bound sets the fewest shared
+    shingles that could still meet the rule (:func:`_limit`). Their number is bounded first by the left
+    document's shingles in the buckets the right document's shingle sketch has (popcounts of the sketch with
+    ``levels`` bitmaps of the left's buckets: those holding at least 1, 2, ... of its shingles; one bucket at a time
+    when it has more in one bucket), then the right shingles are counted until that many can no longer be
+    reached. A pair that cannot meet it is marked in ``skipped`` and gets zeros; its tokens are not read, nor
+    are its shingles when the sketches rule it out (chance candidates: most of them; the left document's
+    shingle table is then not even built). The other pairs are scored in full, as without a rule."""
     size = 1 << bits
     bounded = rule.shape[0] > 0
-    squares = np.zeros(sketches.shape[1] * 64)  # per token bucket: the left document's squared weights
-    masks = np.zeros(sketches.shape[1], dtype=np.uint64)  # the token buckets the left document has
+    squares = np.zeros(TOKEN_SKETCH_WORDS * 64)  # per token bucket: the left document's squared weights
+    masks = np.zeros(TOKEN_SKETCH_WORDS, dtype=np.uint64)  # the token buckets the left document has
+    sh_words = sketches.shape[1] - TOKEN_SKETCH_WORDS
+    sh_counts = np.zeros(max(sh_words, 0) * 64, dtype=np.int64)  # per shingle bucket: the left document's shingles
+    sh_mask = np.zeros(max(sh_words, 0), dtype=np.uint64)  # the shingle buckets the left document has
+    level_bits = np.zeros((max(levels, 1), max(sh_words, 0)), dtype=np.uint64)  # buckets holding > 0, 1, ... of them
+    deepest = 0  # the most shingles of the left document in one bucket
     sh_bits = np.zeros(1 << 10, dtype=np.uint64)
     tok_keys = np.zeros(size, dtype=np.uint64)
     tok_weights = np.zeros(size, dtype=np.float64)
@@ -720,6 +766,7 @@ def score_rows(indices, counts, offsets, tf, idf, is_number, norms, sh_values, s
     top = np.uint64(1) << np.uint64(32)  # keys are values + 2**32 (never 0)
     current = -1
     tokens_in = False  # whether the current left document's tokens are in tok_keys
+    table_in = False  # whether its shingles are in sh_keys and sh_bits
     sh_b = tok_b = 4  # the bits of the current left document's tables
     for k in range(k0, k1):
         _prefetch_right(right, doc_right, k, k1, sh_offsets, sh_values, sketches, bounded)
@@ -728,20 +775,29 @@ def score_rows(indices, counts, offsets, tf, idf, is_number, norms, sh_values, s
             if current >= 0:
                 if tokens_in:
                     tok_keys[: 1 << tok_b] = 0
-                sh_keys[: 1 << sh_b] = 0
-                for i in range(sh_offsets[current], sh_offsets[current + 1]):
-                    sh_bits[np.uint64(sh_values[i]) >> np.uint64(22)] = 0
+                if table_in:
+                    sh_keys[: 1 << sh_b] = 0
+                    for i in range(sh_offsets[current], sh_offsets[current + 1]):
+                        sh_bits[np.uint64(sh_values[i]) >> np.uint64(22)] = 0
                 if bounded:
                     for i in range(offsets[current], offsets[current + 1]):
                         squares[token_buckets[indices[i]]] = 0.0
                     masks[:] = 0
-            tokens_in = False
-            sh_b = min(bits, _bits_for(sh_offsets[a + 1] - sh_offsets[a]))
-            _place_rows(sh_keys, sh_values, sh_offsets[a], sh_offsets[a + 1], sh_b)
-            for i in range(sh_offsets[a], sh_offsets[a + 1]):
-                h = np.uint64(sh_values[i])
-                sh_bits[h >> np.uint64(22)] |= np.uint64(1) << ((h >> np.uint64(16)) & np.uint64(63))
+                    sh_counts[:] = 0
+                    sh_mask[:] = 0
+                    level_bits[: min(deepest, levels)] = 0
+            tokens_in = table_in = False
             if bounded:
+                deepest = 0
+                for i in range(sh_offsets[a], sh_offsets[a + 1]):
+                    bk = sketch_bucket(sh_values[i], SHINGLE_SKETCH_SHIFT)
+                    held = sh_counts[bk]
+                    sh_counts[bk] = held + 1
+                    bit = np.uint64(1) << np.uint64(bk & 63)
+                    sh_mask[bk >> 6] |= bit
+                    if held < levels:
+                        level_bits[held, bk >> 6] |= bit
+                    deepest = max(deepest, held + 1)
                 na = norms[doc_left[k]]
                 for i in range(offsets[a], offsets[a + 1]):
                     bk = token_buckets[indices[i]]
@@ -754,13 +810,28 @@ def score_rows(indices, counts, offsets, tf, idf, is_number, norms, sh_values, s
         limit = 0
         if bounded:
             mass = 0.0
-            for j in range(sketches.shape[1]):
+            for j in range(TOKEN_SKETCH_WORDS):
                 x = sketches[doc_right[k], j] & masks[j]
                 while x:
                     mass += squares[j * 64 + np.int64(trailing_zeros(x))]
                     x &= x - np.uint64(1)
             smaller = min(sh_offsets[a + 1] - sh_offsets[a], s1 - s0)
             limit = _limit(np.sqrt(min(mass, 1.0)) + rule[4], smaller, rule)
+            if limit > 0 and sh_words > 0 and _shared_bound(sketches[doc_right[k]], sh_counts, sh_mask, level_bits,
+                                                            deepest, levels) < limit:
+                cosine[k] = 0.0
+                shared_numbers[k] = 0
+                common[k] = 0
+                equal[k] = 0
+                skipped[k] = True
+                continue
+        if not table_in:
+            sh_b = min(bits, _bits_for(sh_offsets[a + 1] - sh_offsets[a]))
+            _place_rows(sh_keys, sh_values, sh_offsets[a], sh_offsets[a + 1], sh_b)
+            for i in range(sh_offsets[a], sh_offsets[a + 1]):
+                h = np.uint64(sh_values[i])
+                sh_bits[h >> np.uint64(22)] |= np.uint64(1) << ((h >> np.uint64(16)) & np.uint64(63))
+            table_in = True
         c = 0
         j = s0
         while j < s1 and c + (s1 - j) >= limit:

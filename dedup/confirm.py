@@ -243,10 +243,11 @@ def number_agreement(
 @dataclass(frozen=True)
 class Bounds:
     """What lets :func:`score_corpus_pairs` pass over the pairs that cannot be copies: each document's
-    token sketch (:func:`dedup.kernels.token_sketch_rows`), each token id's bucket in it, and the thresholds
-    of :func:`worded_alike` (the wording half of :func:`is_copy`, which only grows with both scores)."""
+    sketch (:func:`dedup.kernels.sketch_rows`: the buckets of its tokens, then of its shingles), each token id's
+    bucket in it, and the thresholds of :func:`worded_alike` (the wording half of :func:`is_copy`, which only
+    grows with both scores)."""
 
-    sketches: np.ndarray  # (documents, kernels.TOKEN_SKETCH_WORDS) uint64
+    sketches: np.ndarray  # (documents, kernels.TOKEN_SKETCH_WORDS + kernels.SHINGLE_SKETCH_WORDS) uint64
     token_buckets: np.ndarray  # int64, one per token id
     cosine: float
     overlap: float

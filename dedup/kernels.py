@@ -34,6 +34,9 @@ TOKENIZE_GROUP = 1 << 18
 SKETCH_WORDS = 24  # uint64 words of a sketch: 1,024 shingle buckets then 512 token buckets (dedup.bandmirror)
 TOKEN_SKETCH_BUCKETS = 2048  # buckets of the batch scorer's token sketches (_jit.TOKEN_SKETCH_SHIFT)
 TOKEN_SKETCH_WORDS = TOKEN_SKETCH_BUCKETS // 64
+SHINGLE_SKETCH_BUCKETS = 2048  # and of its shingle sketches, after the tokens' (_jit.SHINGLE_SKETCH_SHIFT)
+SHINGLE_SKETCH_WORDS = SHINGLE_SKETCH_BUCKETS // 64
+SHINGLE_LEVELS = 16  # score_rows bounds shared shingles by popcounts while no bucket holds more of a document's
 BOUND_SLACK = 1e-9  # added to score bounds: rounding must never exclude a copy
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 _NO_SKETCHES = np.zeros((0, TOKEN_SKETCH_WORDS), dtype=np.uint64)  # (score_rows without bounds)
@@ -98,7 +101,7 @@ def _compile() -> None:
         has_gaps=_jit_text.has_gaps,
         word_key=_jit_text.word_key,
         screen_lines=_jit_text.screen_lines,
-        token_sketch_rows=_jit.token_sketch_rows,
+        sketch_rows=_jit.sketch_rows,
         tokenize=_jit.tokenize,
         first_ids=_jit.first_ids,
         count_rows=_jit.count_rows,
@@ -356,10 +359,10 @@ def score_rows(
     numbers them in the per-document arrays (``norms``, ``signatures``, ``sketches``).
 
     With ``rule`` (the cosine, overlap, strong cosine and containment thresholds of
-    :func:`dedup.confirm.worded_alike`), each document's token sketch ``sketches`` (:func:`token_sketch_rows`)
-    and each token id's bucket in it (``token_buckets``, :func:`hash_buckets` of its hash), the pairs that
-    cannot meet the rule (a bound of their cosine, then their shared shingles counted until too few remain)
-    are not scored in full: they get zeros and are marked in ``skipped`` (bool, one per pair) when given."""
+    :func:`dedup.confirm.worded_alike`), each document's sketch ``sketches`` (:func:`sketch_rows`) and each token
+    id's bucket in it (``token_buckets``, :func:`hash_buckets` of its hash), the pairs that cannot meet the rule
+    (a bound of their cosine, then one of their shared shingles from the sketches, then those counted until too few
+    remain) are not scored in full: they get zeros and are marked in ``skipped`` (bool, one per pair) when given."""
     left = np.ascontiguousarray(left, dtype=np.int64)
     right = np.ascontiguousarray(right, dtype=np.int64)
     doc_left, doc_right = (left, right) if docs is None else (np.ascontiguousarray(d, dtype=np.int64) for d in docs)
@@ -377,7 +380,7 @@ def score_rows(
         weights = (offsets[right + 1] - offsets[right]) + (shingle_offsets[right + 1] - shingle_offsets[right]) + 16
         _run(_k("score_rows"), _ranges(weights, _threads()), indices, counts, offsets, tf, idf, is_number, norms,
              shingles, shingle_offsets, signatures, _table_bits(offsets, shingle_offsets), left, right, doc_left,
-             doc_right, cosine, shared, common, equal, sketches, token_buckets, thresholds, marks)
+             doc_right, cosine, shared, common, equal, sketches, token_buckets, thresholds, SHINGLE_LEVELS, marks)
     return cosine, shared, common, equal
 
 
@@ -389,12 +392,14 @@ def hash_buckets(values: np.ndarray, buckets: int) -> np.ndarray:
     return (x >> np.uint64(65 - buckets.bit_length())).astype(np.int64)
 
 
-def token_sketch_rows(token_ids: np.ndarray, token_offsets: np.ndarray, token_hashes: np.ndarray) -> np.ndarray:
-    """Each document's token sketch, the bitmap of the buckets (:func:`hash_buckets` of
-    ``TOKEN_SKETCH_BUCKETS``) of its tokens' hashes, given its token ids into ``token_hashes``:
-    (documents, TOKEN_SKETCH_WORDS) uint64 (bit i of bucket i in word i // 64)."""
-    out = np.zeros((len(token_offsets) - 1, TOKEN_SKETCH_WORDS), dtype=np.uint64)
-    _k("token_sketch_rows")(token_ids, token_offsets, token_hashes, out)
+def sketch_rows(token_ids: np.ndarray, token_offsets: np.ndarray, token_hashes: np.ndarray, shingle_hashes: np.ndarray,
+                shingle_offsets: np.ndarray) -> np.ndarray:
+    """Each document's sketch for :func:`score_rows`' bounds: the bitmap of the buckets (:func:`hash_buckets` of
+    ``TOKEN_SKETCH_BUCKETS``) of its tokens' hashes, given its token ids into ``token_hashes``, then that of its
+    shingles' (of ``SHINGLE_SKETCH_BUCKETS``): (documents, TOKEN_SKETCH_WORDS + SHINGLE_SKETCH_WORDS) uint64
+    (bit i of bucket i in word i // 64 of each part)."""
+    out = np.zeros((len(token_offsets) - 1, TOKEN_SKETCH_WORDS + SHINGLE_SKETCH_WORDS), dtype=np.uint64)
+    _k("sketch_rows")(token_ids, token_offsets, token_hashes, shingle_hashes, shingle_offsets, out)
     return out
 
 
@@ -734,10 +739,11 @@ def warm_up(progress: Callable[[str], None] | None = None) -> None:
         for rule in (None, (1.0, 1.0, 1.0, 1.0)):  # without and with bounds
             score_rows(rows[0], rows[1], rows[2], rows[3], rows[2], np.zeros((1, 2), np.uint32), tf=sublinear_tf(1),
                        idf=np.ones(1), is_number=np.zeros(1, bool), norms=norms, left=pairs, right=pairs,
-                       sketches=np.zeros((1, TOKEN_SKETCH_WORDS), np.uint64), token_buckets=np.zeros(1, np.int64), rule=rule)
+                       sketches=np.zeros((1, TOKEN_SKETCH_WORDS + SHINGLE_SKETCH_WORDS), np.uint64),
+                       token_buckets=np.zeros(1, np.int64), rule=rule)
     doc_frequency(ids, offsets, 1)
     token_counts(ids, hashes)
-    token_sketch_rows(ids, offsets, np.ones(1, np.uint64))
+    sketch_rows(ids, offsets, np.ones(1, np.uint64), np.zeros(1, np.uint32), np.array([0, 1], np.int64))
     prefixed_words(b" ab", prefix_table([b"ab"]))
     has_gaps(b"a  b")
     screen_lines(b"a b\n", screen_table(np.zeros(256, dtype=np.bool_), np.array([word_key(b"a")], np.uint64),

@@ -280,8 +280,8 @@ def prepare_chunk(texts: list[str], strip: bool, n: int, num_perm: int, seed: in
     df = kernels.doc_frequency(batch.ids, batch.offsets, len(batch.vocab), use_numba=fast)
     t2 = time.perf_counter()
     shingles, sigs = shingle_signatures(batch, n=n, num_perm=num_perm, seed=seed, engine="numba" if fast else "numpy")
-    # Token sketches (for bounding pair scores) only on the compiled path: only the compiled scorer reads them.
-    sketches = kernels.token_sketch_rows(batch.ids, batch.offsets, batch.hashes) if fast else None
+    # Sketches (for bounding pair scores) only on the compiled path: only the compiled scorer reads them.
+    sketches = kernels.sketch_rows(batch.ids, batch.offsets, batch.hashes, shingles.hashes, shingles.offsets) if fast else None
     t3 = time.perf_counter()
     return dict(
         compilations=compilations, ids=batch.ids, offsets=batch.offsets, vocab_hashes=batch.hashes,
@@ -330,7 +330,7 @@ class Corpus:
     signatures: np.ndarray
     df: np.ndarray  # documents containing each vocabulary entry
     is_number: np.ndarray  # vocabulary entries made of digits
-    sketches: np.ndarray | None = None  # (documents, kernels.TOKEN_SKETCH_WORDS): buckets of tokens (compiled path)
+    sketches: np.ndarray | None = None  # kernels.sketch_rows: buckets of tokens, then of shingles (compiled path)
     seconds: dict[str, float] = field(default_factory=dict)  # wall seconds per stage
     worker_seconds: dict[str, float] = field(default_factory=dict)  # summed over workers
     spilled: bool = False

@@ -96,11 +96,15 @@ def test_bounded_scoring_passes_over_only_pairs_that_cannot_be_copies(docs: list
     expected = score_corpus_pairs(pairs, counts=counts, **common)
     rule = dict(zip(("cosine", "overlap", "strong_cosine", "containment"),
                     data.draw(st.tuples(*[st.sampled_from([0.0, 0.3, 0.55, 0.8, 1.0, 2.0])] * 4))))  # (2: never met)
-    bounds = Bounds(sketches=kernels.token_sketch_rows(tokens.ids, tokens.offsets, tokens.hashes),
+    bounds = Bounds(sketches=kernels.sketch_rows(tokens.ids, tokens.offsets, tokens.hashes, shingles.hashes, shingles.offsets),
                     token_buckets=kernels.hash_buckets(tokens.hashes, kernels.TOKEN_SKETCH_BUCKETS), **rule)
+    # (Levels of 0 or 1: the shared shingles are bounded bucket by bucket, as for documents with many in one bucket.)
+    levels = data.draw(st.sampled_from([0, 1, kernels.SHINGLE_LEVELS]))
     for block_bytes in (None, data.draw(st.sampled_from([1, 24, 100, 400]))):
         skipped = np.empty(len(pairs), dtype=bool)
-        got = score_corpus_pairs(pairs, counts=counts, block_bytes=block_bytes, bounds=bounds, skipped=skipped, **common)
+        with mock.patch.object(kernels, "SHINGLE_LEVELS", levels):
+            got = score_corpus_pairs(pairs, counts=counts, block_bytes=block_bytes, bounds=bounds, skipped=skipped,
+                                     **common)
         kept = ~skipped
         for name in ("jaccard", "cosine", "containment", "common", "numbers", "few_numbers"):
             assert np.array_equal(getattr(got, name)[kept], getattr(expected, name)[kept]), name
@@ -161,20 +165,56 @@ def test_residual_scan_equals_lsh_query_and_intersections(docs, residual_docs, d
         assert np.array_equal(doc, plain[1])
 
 
+def _bits(words: np.ndarray) -> np.ndarray:
+    return np.unpackbits(words.astype("<u8").view(np.uint8), bitorder="little").astype(bool)
+
+
 @settings(max_examples=60, deadline=None)
 @given(_DOCS)
-def test_token_sketches_set_the_buckets_of_each_documents_tokens(docs: list[list[int]]) -> None:
-    """kernels.token_sketch_rows sets, in each document's row, exactly the bits of its tokens' buckets
-    (kernels.hash_buckets of their hashes, as the scorer buckets each token id)."""
-    tokens = _tokens(docs)
-    got = kernels.token_sketch_rows(tokens.ids, tokens.offsets, tokens.hashes)
-    assert got.shape == (len(docs), kernels.TOKEN_SKETCH_WORDS)
+def test_sketches_set_the_buckets_of_each_documents_tokens_and_shingles(docs: list[list[int]]) -> None:
+    """kernels.sketch_rows sets, in each document's row, exactly the bits of its tokens' buckets (kernels.hash_buckets
+    of their hashes, as the scorer buckets each token id), then those of its shingles' buckets."""
+    tokens, shingles = _tokens(docs), _shingles(docs)
+    got = kernels.sketch_rows(tokens.ids, tokens.offsets, tokens.hashes, shingles.hashes, shingles.offsets)
+    assert got.shape == (len(docs), kernels.TOKEN_SKETCH_WORDS + kernels.SHINGLE_SKETCH_WORDS)
     buckets = kernels.hash_buckets(tokens.hashes, kernels.TOKEN_SKETCH_BUCKETS)
     for d in range(len(docs)):
         expected = np.zeros(kernels.TOKEN_SKETCH_BUCKETS, dtype=bool)
         expected[buckets[tokens.ids[tokens.offsets[d] : tokens.offsets[d + 1]]]] = True
-        bits = np.unpackbits(got[d].astype("<u8").view(np.uint8), bitorder="little").astype(bool)
-        assert np.array_equal(bits, expected), d
+        assert np.array_equal(_bits(got[d, : kernels.TOKEN_SKETCH_WORDS]), expected), d
+        expected = np.zeros(kernels.SHINGLE_SKETCH_BUCKETS, dtype=bool)
+        expected[kernels.hash_buckets(shingles.doc(d), kernels.SHINGLE_SKETCH_BUCKETS)] = True
+        assert np.array_equal(_bits(got[d, kernels.TOKEN_SKETCH_WORDS :]), expected), d
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 2**32 - 1), unique=True, max_size=600), st.lists(st.integers(0, 2**32 - 1), max_size=300),
+       st.sampled_from([0, 1, 2, 16]))
+def test_shared_shingle_bound_counts_the_left_shingles_in_the_right_buckets(left: list[int], extra: list[int],
+                                                                           levels: int) -> None:
+    """The scorer's bound of two documents' shared shingles (by popcounts of levels, or bucket by bucket past
+    ``levels`` shingles in one bucket) is the number of the left document's shingles whose bucket the right one's
+    sketch has, never below the shared count. (Hundreds of shingles in 2,048 buckets: some hold several.)"""
+    from dedup import _jit
+
+    left_values = np.array(left, dtype=np.uint32)
+    right_values = np.unique(np.concatenate([left_values[::2], np.array(extra, dtype=np.uint32)]))
+    offsets = np.array([0, len(right_values)], dtype=np.int64)
+    sketch = kernels.sketch_rows(np.zeros(0, np.int32), np.zeros(2, np.int64), np.ones(1, np.uint64), right_values, offsets)[0]
+    words = kernels.SHINGLE_SKETCH_WORDS
+    counts, mask = np.zeros(words * 64, np.int64), np.zeros(words, np.uint64)
+    level_bits = np.zeros((max(levels, 1), words), np.uint64)
+    for bucket in kernels.hash_buckets(left_values, kernels.SHINGLE_SKETCH_BUCKETS).tolist():
+        bit = np.uint64(1) << np.uint64(bucket & 63)
+        if counts[bucket] < levels:
+            level_bits[counts[bucket], bucket >> 6] |= bit
+        counts[bucket] += 1
+        mask[bucket >> 6] |= bit
+    got = _jit._shared_bound(sketch, counts, mask, level_bits, int(counts.max(initial=0)), levels)
+    right_buckets = set(kernels.hash_buckets(right_values, kernels.SHINGLE_SKETCH_BUCKETS).tolist())
+    expected = sum(b in right_buckets for b in kernels.hash_buckets(left_values, kernels.SHINGLE_SKETCH_BUCKETS).tolist())
+    assert got == expected
+    assert got >= len(np.intersect1d(left_values, right_values))
 
 
 @settings(max_examples=100, deadline=None)
