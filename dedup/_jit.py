@@ -696,6 +696,16 @@ def _shared_bound(sketch, counts, mask, level_bits, deepest, levels):
     return total
 
 
+@nb.njit(**_OPTS)
+def _pass_over(k, cosine, shared_numbers, common, equal, skipped):
+    """Mark pair k passed over by score_rows' bounds: zeros for its scores."""
+    cosine[k] = 0.0
+    shared_numbers[k] = 0
+    common[k] = 0
+    equal[k] = 0
+    skipped[k] = True
+
+
 PREFETCH_PAIRS = 4  # how many pairs ahead score_rows asks for the right document's rows (twice that for its offsets)
 PREFETCH_SHINGLES = 128  # the first shingles of its row that are asked for (the hardware prefetcher follows on)
 
@@ -819,11 +829,7 @@ def score_rows(indices, counts, offsets, tf, idf, is_number, norms, sh_values, s
             limit = _limit(np.sqrt(min(mass, 1.0)) + rule[4], smaller, rule)
             if limit > 0 and sh_words > 0 and _shared_bound(sketches[doc_right[k]], sh_counts, sh_mask, level_bits,
                                                             deepest, levels) < limit:
-                cosine[k] = 0.0
-                shared_numbers[k] = 0
-                common[k] = 0
-                equal[k] = 0
-                skipped[k] = True
+                _pass_over(k, cosine, shared_numbers, common, equal, skipped)
                 continue
         if not table_in:
             sh_b = min(bits, _bits_for(sh_offsets[a + 1] - sh_offsets[a]))
@@ -840,11 +846,7 @@ def score_rows(indices, counts, offsets, tf, idf, is_number, norms, sh_values, s
                 c += _find(sh_keys, h + top, sh_b) >= 0
             j += 1
         if c + (s1 - j) < limit:  # (too few shared shingles for the rule, at the cosine's bound)
-            cosine[k] = 0.0
-            shared_numbers[k] = 0
-            common[k] = 0
-            equal[k] = 0
-            skipped[k] = True
+            _pass_over(k, cosine, shared_numbers, common, equal, skipped)
             continue
         if bounded:
             skipped[k] = False
