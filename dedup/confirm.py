@@ -248,7 +248,7 @@ class Bounds:
     grows with both scores)."""
 
     sketches: np.ndarray  # (documents, kernels.TOKEN_SKETCH_WORDS + kernels.SHINGLE_SKETCH_WORDS) uint64
-    token_buckets: np.ndarray  # int64, one per token id
+    token_buckets: np.ndarray  # one per token id (kernels.hash_buckets; read as uint16)
     cosine: float
     overlap: float
     strong_cosine: float

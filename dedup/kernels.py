@@ -39,8 +39,8 @@ SHINGLE_SKETCH_WORDS = SHINGLE_SKETCH_BUCKETS // 64
 SHINGLE_LEVELS = 16  # score_rows bounds shared shingles by popcounts while no bucket holds more of a document's
 BOUND_SLACK = 1e-9  # added to score bounds: rounding must never exclude a copy
 _MIX = np.uint64(0x9E3779B97F4A7C15)
-_NO_SKETCHES = np.zeros((0, TOKEN_SKETCH_WORDS), dtype=np.uint64)  # (score_rows without bounds)
-_NO_BUCKETS = np.zeros(0, dtype=np.int64)
+_NO_SKETCHES = np.zeros((0, TOKEN_SKETCH_WORDS + SHINGLE_SKETCH_WORDS), dtype=np.uint64)  # (score_rows without bounds)
+_NO_BUCKETS = np.zeros(0, dtype=np.uint16)
 
 _state: dict[str, object] = {}
 
@@ -374,7 +374,14 @@ def score_rows(
     if rule is None:
         sketches, token_buckets, thresholds = _NO_SKETCHES, _NO_BUCKETS, np.zeros(0)
     else:
+        if sketches is None or token_buckets is None or sketches.ndim != 2 \
+                or sketches.shape[1] != TOKEN_SKETCH_WORDS + SHINGLE_SKETCH_WORDS:
+            raise ValueError("score_rows' bounds need each document's sketch from sketch_rows "
+                             f"(documents, {TOKEN_SKETCH_WORDS + SHINGLE_SKETCH_WORDS}) and token_buckets")
         thresholds = np.array([*rule, BOUND_SLACK], dtype=np.float64)
+        # (Buckets in 2 bytes a token: those of the rarer tokens are read from memory, and stay in cache more often.)
+        sketches = np.ascontiguousarray(sketches, dtype=np.uint64)
+        token_buckets = np.ascontiguousarray(token_buckets, dtype=np.uint16)
     marks = skipped if skipped is not None else np.empty(m if rule is not None else 0, dtype=bool)
     if m:
         weights = (offsets[right + 1] - offsets[right]) + (shingle_offsets[right + 1] - shingle_offsets[right]) + 16

@@ -257,7 +257,7 @@ def _bounds(corpus: Corpus, options: Options | None) -> Bounds | None:
     scores of the unconfirmed pairs are read no further: the confirmed ones come out the same)."""
     if options is None or corpus.sketches is None:
         return None
-    buckets = kernels.hash_buckets(corpus.tokens.hashes, kernels.TOKEN_SKETCH_BUCKETS)
+    buckets = kernels.hash_buckets(corpus.tokens.hashes, kernels.TOKEN_SKETCH_BUCKETS).astype(np.uint16)
     return Bounds(sketches=corpus.sketches, token_buckets=buckets, cosine=options.cosine, overlap=options.overlap,
                   strong_cosine=options.strong_cosine, containment=options.containment)
 

@@ -239,3 +239,19 @@ def test_related_candidates_are_candidate_pairs_sharing_a_fifth(docs: list[list[
     assert _related_candidates(shingles, candidates, a, b, ask=ask).tolist() == expected
     shuffled = candidates[::-1, ::-1]  # any order and orientation
     assert _related_candidates(shingles, shuffled, a, b, ask=ask).tolist() == expected
+
+
+def test_bounds_refuse_sketches_of_another_width() -> None:
+    """Sketches without the shingle part (the token sketches of older versions) are refused with a clear error,
+    never read past their rows."""
+    tokens, shingles = _tokens([[1, 2, 3], [1, 2, 4]]), _shingles([[1, 2, 3], [1, 2, 4]])
+    counts = CountRows.of(tokens, columns=len(tokens.vocab), engine="numpy")
+    sketches = kernels.sketch_rows(tokens.ids, tokens.offsets, tokens.hashes, shingles.hashes, shingles.offsets)
+    pairs = np.array([0], dtype=np.int64), np.array([1], dtype=np.int64)
+    args = (counts.indices, counts.counts, counts.offsets, shingles.hashes, shingles.offsets, signatures(shingles, num_perm=16))
+    weights = dict(tf=kernels.sublinear_tf(4), idf=np.ones(len(tokens.vocab)), is_number=np.zeros(len(tokens.vocab), bool),
+                   norms=np.ones(2), left=pairs[0], right=pairs[1],
+                   token_buckets=kernels.hash_buckets(tokens.hashes, kernels.TOKEN_SKETCH_BUCKETS), rule=(0.5, 0.5, 0.8, 0.7))
+    kernels.score_rows(*args, sketches=sketches, **weights)
+    with pytest.raises(ValueError, match="sketch_rows"):
+        kernels.score_rows(*args, sketches=sketches[:, : kernels.TOKEN_SKETCH_WORDS], **weights)
