@@ -677,6 +677,55 @@ def _limit(most_cosine, smaller, rule):
 
 
 @nb.njit(**_OPTS)
+def _clear_left(indices, offsets, token_buckets, a, squares, masks, sh_counts, sh_mask, level_bits, deepest, levels):
+    """Empty what _set_left filled for document ``a``."""
+    for i in range(offsets[a], offsets[a + 1]):
+        squares[token_buckets[indices[i]]] = 0.0
+    masks[:] = 0
+    sh_counts[:] = 0
+    sh_mask[:] = 0
+    level_bits[: min(deepest, levels)] = 0
+
+
+@nb.njit(**_OPTS)
+def _set_left(indices, counts, offsets, tf, idf, norm, sh_values, sh_offsets, token_buckets, a, squares, masks, sh_counts,
+              sh_mask, level_bits, levels):
+    """Fill, for the bounds of the pairs whose left document is ``a`` (rows in ``indices``/``counts``/``offsets``
+    and ``sh_values``/``sh_offsets``, TF-IDF norm ``norm``): per token bucket its squared weights (``squares``,
+    ``masks``), per shingle bucket its shingles (``sh_counts``, ``sh_mask``, and ``level_bits[v]``: the buckets
+    holding more than v of them); returns the most in one bucket."""
+    deepest = 0
+    for i in range(sh_offsets[a], sh_offsets[a + 1]):
+        bk = sketch_bucket(sh_values[i], SHINGLE_SKETCH_SHIFT)
+        held = sh_counts[bk]
+        sh_counts[bk] = held + 1
+        bit = np.uint64(1) << np.uint64(bk & 63)
+        sh_mask[bk >> 6] |= bit
+        if held < levels:
+            level_bits[held, bk >> 6] |= bit
+        deepest = max(deepest, held + 1)
+    for i in range(offsets[a], offsets[a + 1]):
+        bk = token_buckets[indices[i]]
+        w = tf[counts[i]] * idf[indices[i]] / norm
+        squares[bk] += w * w
+        masks[bk >> 6] |= np.uint64(1) << np.uint64(bk & 63)
+    return deepest
+
+
+@nb.njit(**_OPTS)
+def _sketch_limit(sketch, squares, masks, smaller, rule):
+    """The fewest shared shingles (:func:`_limit`) a pair needs at its cosine's bound: the norm of the left
+    document's weights in the token buckets of the right one's ``sketch`` (Cauchy-Schwarz)."""
+    mass = 0.0
+    for j in range(TOKEN_SKETCH_WORDS):
+        x = sketch[j] & masks[j]
+        while x:
+            mass += squares[j * 64 + np.int64(trailing_zeros(x))]
+            x &= x - np.uint64(1)
+    return _limit(np.sqrt(min(mass, 1.0)) + rule[4], smaller, rule)
+
+
+@nb.njit(**_OPTS)
 def _shared_bound(sketch, counts, mask, level_bits, deepest, levels):
     """At most how many shingles the left document (its shingles per bucket: ``counts``, ``mask``, and
     ``level_bits[v]`` the buckets holding more than v of them, up to ``deepest``) shares with a document of
@@ -790,45 +839,20 @@ def score_rows(indices, counts, offsets, tf, idf, is_number, norms, sh_values, s
                     for i in range(sh_offsets[current], sh_offsets[current + 1]):
                         sh_bits[np.uint64(sh_values[i]) >> np.uint64(22)] = 0
                 if bounded:
-                    for i in range(offsets[current], offsets[current + 1]):
-                        squares[token_buckets[indices[i]]] = 0.0
-                    masks[:] = 0
-                    sh_counts[:] = 0
-                    sh_mask[:] = 0
-                    level_bits[: min(deepest, levels)] = 0
+                    _clear_left(indices, offsets, token_buckets, current, squares, masks, sh_counts, sh_mask, level_bits,
+                                deepest, levels)
             tokens_in = table_in = False
             if bounded:
-                deepest = 0
-                for i in range(sh_offsets[a], sh_offsets[a + 1]):
-                    bk = sketch_bucket(sh_values[i], SHINGLE_SKETCH_SHIFT)
-                    held = sh_counts[bk]
-                    sh_counts[bk] = held + 1
-                    bit = np.uint64(1) << np.uint64(bk & 63)
-                    sh_mask[bk >> 6] |= bit
-                    if held < levels:
-                        level_bits[held, bk >> 6] |= bit
-                    deepest = max(deepest, held + 1)
-                na = norms[doc_left[k]]
-                for i in range(offsets[a], offsets[a + 1]):
-                    bk = token_buckets[indices[i]]
-                    w = tf[counts[i]] * idf[indices[i]] / na
-                    squares[bk] += w * w
-                    masks[bk >> 6] |= np.uint64(1) << np.uint64(bk & 63)
+                deepest = _set_left(indices, counts, offsets, tf, idf, norms[doc_left[k]], sh_values, sh_offsets,
+                                    token_buckets, a, squares, masks, sh_counts, sh_mask, level_bits, levels)
             current = a
         b = right[k]
         s0, s1 = sh_offsets[b], sh_offsets[b + 1]
         limit = 0
         if bounded:
-            mass = 0.0
-            for j in range(TOKEN_SKETCH_WORDS):
-                x = sketches[doc_right[k], j] & masks[j]
-                while x:
-                    mass += squares[j * 64 + np.int64(trailing_zeros(x))]
-                    x &= x - np.uint64(1)
-            smaller = min(sh_offsets[a + 1] - sh_offsets[a], s1 - s0)
-            limit = _limit(np.sqrt(min(mass, 1.0)) + rule[4], smaller, rule)
-            if limit > 0 and sh_words > 0 and _shared_bound(sketches[doc_right[k]], sh_counts, sh_mask, level_bits,
-                                                            deepest, levels) < limit:
+            sketch = sketches[doc_right[k]]
+            limit = _sketch_limit(sketch, squares, masks, min(sh_offsets[a + 1] - sh_offsets[a], s1 - s0), rule)
+            if limit > 0 and sh_words > 0 and _shared_bound(sketch, sh_counts, sh_mask, level_bits, deepest, levels) < limit:
                 _pass_over(k, cosine, shared_numbers, common, equal, skipped)
                 continue
         if not table_in:
@@ -879,6 +903,39 @@ def score_rows(indices, counts, offsets, tf, idf, is_number, norms, sh_values, s
         for p in range(sigs.shape[1]):
             e += sigs[ga, p] == sigs[gb, p]
         equal[k] = e
+
+
+@nb.njit(**_OPTS)
+def bound_pairs(indices, counts, offsets, tf, idf, norms, sh_values, sh_offsets, sizes, left, doc_left, doc_right,
+                sketches, token_buckets, rule, levels, skipped, k0, k1):
+    """score_rows' first test of each pair, alone: whether the sketches rule it out (its cosine's bound and the
+    bound of its shared shingles), into ``skipped``. Only the left documents' rows are read (``left`` numbers them
+    in the rows, ``doc_left`` in ``norms``); of the right ones, their sketch and shingle count (``sizes``), by
+    ``doc_right``. Pairs sorted by left document set each one up once."""
+    squares = np.zeros(TOKEN_SKETCH_WORDS * 64)
+    masks = np.zeros(TOKEN_SKETCH_WORDS, dtype=np.uint64)
+    sh_words = sketches.shape[1] - TOKEN_SKETCH_WORDS
+    sh_counts = np.zeros(sh_words * 64, dtype=np.int64)
+    sh_mask = np.zeros(sh_words, dtype=np.uint64)
+    level_bits = np.zeros((max(levels, 1), sh_words), dtype=np.uint64)
+    deepest = 0
+    current = -1
+    for k in range(k0, k1):
+        if k + PREFETCH_PAIRS < k1:
+            row = sketches[doc_right[k + PREFETCH_PAIRS]]
+            for q in range(0, row.shape[0], 8):
+                prefetch(row, q)
+        a = left[k]
+        if a != current:
+            if current >= 0:
+                _clear_left(indices, offsets, token_buckets, current, squares, masks, sh_counts, sh_mask, level_bits,
+                            deepest, levels)
+            deepest = _set_left(indices, counts, offsets, tf, idf, norms[doc_left[k]], sh_values, sh_offsets,
+                                token_buckets, a, squares, masks, sh_counts, sh_mask, level_bits, levels)
+            current = a
+        sketch = sketches[doc_right[k]]
+        limit = _sketch_limit(sketch, squares, masks, min(sh_offsets[a + 1] - sh_offsets[a], sizes[doc_right[k]]), rule)
+        skipped[k] = limit > 0 and _shared_bound(sketch, sh_counts, sh_mask, level_bits, deepest, levels) < limit
 
 
 @nb.njit(**_OPTS)

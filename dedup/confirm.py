@@ -369,11 +369,17 @@ def _score_by_blocks(
 ) -> None:
     """score_corpus_pairs' scores of the pairs (``left``, ``right``) into ``out``, a pair of blocks of
     documents at a time (the norms and numeric counts of a block's documents are filled the first time
-    the block is read)."""
-    # Pairs grouped by the (unordered) pair of blocks of their documents, in their order within a group.
+    the block is read).
+
+    With bounds, the sketches' test of every pair comes first, a block of left documents at a time
+    (:func:`dedup.kernels.bound_pairs`: each left document is set up once, not once per block of right ones,
+    and no right row is read): most candidates of a large corpus are chance collisions that it passes over.
+    The pairs of a pair of blocks are then the others only, scored (and bounded further) as before."""
     size = len(blocks)
     block_of = np.repeat(np.arange(size), [hi - lo for lo, hi in blocks])
-    code = np.minimum(block_of[left], block_of[right]) * size + np.maximum(block_of[left], block_of[right])
+    left_block = block_of[left]
+    # Pairs grouped by the (unordered) pair of blocks of their documents, in their order within a group.
+    code = np.minimum(left_block, block_of[right]) * size + np.maximum(left_block, block_of[right])
     del block_of
     if size * size <= 1 << 16:
         code = code.astype(np.uint16)  # (numpy sorts 16-bit keys stably by radix: 10x faster on millions of pairs)
@@ -382,20 +388,52 @@ def _score_by_blocks(
     del code
     buffers = rowblocks.RowBuffers(counts, shingles, blocks)
     normed = np.zeros(size, dtype=bool)
+
+    def load(a: int, b: int) -> tuple[rowblocks.Rows, rowblocks.BlockDocs]:
+        rows, docs = buffers.load(a, b)
+        for k in (a, b):
+            if not normed[k]:
+                lo, hi = blocks[k]
+                at = docs.index(lo)
+                kernels.tfidf_norms(rows.indices, rows.counts, rows.offsets[at : at + hi - lo + 1], tf=tf, idf=idf,
+                                    is_number=is_number, needed=needed[lo:hi], norms=norms[lo:hi],
+                                    numerics=numerics[lo:hi])
+                normed[k] = True
+        return rows, docs
+
+    sketched = trial is not None and trial.bounds is not None and size > 1
+    ruled_out = np.zeros(len(left), dtype=bool)
+    if sketched:
+        sizes = shingles.sizes()
+        by_left = np.argsort(left_block, kind="stable")
+        left_cuts = np.searchsorted(left_block[by_left], np.arange(size + 1))
+        for a in range(size):
+            picked = by_left[left_cuts[a] : left_cuts[a + 1]]
+            if not len(picked) or trial.bounds is None:  # type: ignore[union-attr]
+                continue
+            bounds = trial.bounds  # type: ignore[union-attr]
+            rows, docs = load(a, a)
+            lefts = left[picked]
+            marks = kernels.bound_pairs(rows.indices, rows.counts, rows.offsets, rows.hashes, rows.shingle_offsets,
+                                        sizes=sizes, tf=tf, idf=idf, norms=norms, left=docs.local(lefts),
+                                        docs=(lefts, right[picked]), sketches=bounds.sketches,
+                                        token_buckets=bounds.token_buckets,
+                                        rule=(bounds.cosine, bounds.overlap, bounds.strong_cosine, bounds.containment))
+            ruled_out[picked] = marks
+            trial.record(marks)  # type: ignore[union-attr]
+        for target in out:
+            target[ruled_out] = 0
+        if skipped is not None:
+            skipped[ruled_out] = True
+    del left_block
     for a in range(size):
         for b in range(a, size):
             picked = order[cuts[a * size + b] : cuts[a * size + b + 1]]
+            if sketched:
+                picked = picked[~ruled_out[picked]]
             if not len(picked):
                 continue
-            rows, docs = buffers.load(a, b)
-            for k in (a, b):
-                if not normed[k]:
-                    lo, hi = blocks[k]
-                    at = docs.index(lo)
-                    kernels.tfidf_norms(rows.indices, rows.counts, rows.offsets[at : at + hi - lo + 1], tf=tf, idf=idf,
-                                        is_number=is_number, needed=needed[lo:hi], norms=norms[lo:hi],
-                                        numerics=numerics[lo:hi])
-                    normed[k] = True
+            rows, docs = load(a, b)
             bounds = trial.bounds if trial is not None else None
             marks = np.zeros(len(picked), dtype=bool)
             lefts, rights = left[picked], right[picked]
@@ -407,7 +445,8 @@ def _score_by_blocks(
             for target, part in zip(out, parts):
                 target[picked] = part
             if bounds is not None:
-                trial.record(marks)  # type: ignore[union-attr]
+                if not sketched:  # (else the trial was judged on the sketches' test)
+                    trial.record(marks)  # type: ignore[union-attr]
                 if skipped is not None:
                     skipped[picked] = marks
 

@@ -108,6 +108,7 @@ def _compile() -> None:
         gather=_jit.gather,
         tfidf_norms=_jit.tfidf_norms,
         score_rows=_jit.score_rows,
+        bound_pairs=_jit.bound_pairs,
         residual_sources=_jit.residual_sources,
         components=_jit.components,
     )
@@ -389,6 +390,30 @@ def score_rows(
              shingles, shingle_offsets, signatures, _table_bits(offsets, shingle_offsets), left, right, doc_left,
              doc_right, cosine, shared, common, equal, sketches, token_buckets, thresholds, SHINGLE_LEVELS, marks)
     return cosine, shared, common, equal
+
+
+def bound_pairs(
+    indices: np.ndarray, counts: np.ndarray, offsets: np.ndarray, shingles: np.ndarray, shingle_offsets: np.ndarray, *,
+    sizes: np.ndarray, tf: np.ndarray, idf: np.ndarray, norms: np.ndarray, left: np.ndarray, docs: tuple[np.ndarray, np.ndarray],
+    sketches: np.ndarray, token_buckets: np.ndarray, rule: tuple[float, float, float, float],
+) -> np.ndarray:
+    """Which pairs :func:`score_rows` with ``rule`` passes over from the sketches alone (bool per pair), reading
+    only the left documents' rows: ``left`` numbers them in the rows (a block's, say), ``docs`` (left, right) numbers
+    both documents in the per-document arrays (``norms``, ``sketches``, ``sizes``: each one's shingle count). The
+    other pairs may still be passed over by :func:`score_rows` (their shingles counted)."""
+    if sketches.ndim != 2 or sketches.shape[1] != TOKEN_SKETCH_WORDS + SHINGLE_SKETCH_WORDS:
+        raise ValueError(f"bound_pairs needs each document's sketch from sketch_rows (documents, "
+                         f"{TOKEN_SKETCH_WORDS + SHINGLE_SKETCH_WORDS})")
+    left = np.ascontiguousarray(left, dtype=np.int64)
+    doc_left, doc_right = (np.ascontiguousarray(d, dtype=np.int64) for d in docs)
+    out = np.zeros(len(left), dtype=bool)
+    if len(left):
+        weights = np.ones(len(left))
+        _run(_k("bound_pairs"), _ranges(weights, _threads()), indices, counts, offsets, tf, idf, norms, shingles,
+             shingle_offsets, np.ascontiguousarray(sizes, dtype=np.int64), left, doc_left, doc_right,
+             np.ascontiguousarray(sketches, dtype=np.uint64), np.ascontiguousarray(token_buckets, dtype=np.uint16),
+             np.array([*rule, BOUND_SLACK], dtype=np.float64), SHINGLE_LEVELS, out)
+    return out
 
 
 def hash_buckets(values: np.ndarray, buckets: int) -> np.ndarray:
@@ -748,6 +773,10 @@ def warm_up(progress: Callable[[str], None] | None = None) -> None:
                        idf=np.ones(1), is_number=np.zeros(1, bool), norms=norms, left=pairs, right=pairs,
                        sketches=np.zeros((1, TOKEN_SKETCH_WORDS + SHINGLE_SKETCH_WORDS), np.uint64),
                        token_buckets=np.zeros(1, np.int64), rule=rule)
+        bound_pairs(rows[0], rows[1], rows[2], rows[3], rows[2], sizes=np.ones(1, np.int64), tf=sublinear_tf(1), idf=np.ones(1),
+                    norms=norms, left=pairs, docs=(pairs, pairs),
+                    sketches=np.zeros((1, TOKEN_SKETCH_WORDS + SHINGLE_SKETCH_WORDS), np.uint64),
+                    token_buckets=np.zeros(1, np.uint16), rule=(1.0, 1.0, 1.0, 1.0))
     doc_frequency(ids, offsets, 1)
     token_counts(ids, hashes)
     sketch_rows(ids, offsets, np.ones(1, np.uint64), np.zeros(1, np.uint32), np.array([0, 1], np.int64))
