@@ -60,7 +60,8 @@ def find_digests(
     digest = evidence.suspect & (evidence.other_share >= source_share) & (evidence.source >= 0)
     for doc in np.flatnonzero(digest).tolist():
         run = _quoted_run(tokens, shingles, doc, int(evidence.source[doc]), evidence.main_mates[doc], n=shingle_size)
-        digest[doc] = run >= source_run * _run_scale(tokens, doc)
+        # (The scale is 1 or 3: it is read only when it decides.)
+        digest[doc] = run >= source_run and (run >= 3 * source_run or run >= source_run * _run_scale(tokens, doc))
     if compilations is not None:
         digest |= evidence.suspect & compilations
     return digest
@@ -68,8 +69,8 @@ def find_digests(
 
 def _run_scale(tokens: TokenBatch, doc: int) -> int:
     """How many shingles make a passage of ``doc`` as long as one word shingle: 1 for spaced
-    scripts, 3 when most tokens are character bigrams of an unspaced script (Chinese, Japanese,
-    Thai), whose shingles cover a few characters rather than a few words."""
+    scripts, 3 (find_digests reads no other value) when most tokens are character bigrams of an
+    unspaced script (Chinese, Japanese, Thai), whose shingles cover a few characters rather than a few words."""
     words = tokens.doc_tokens(doc)
     unspaced = sum(1 for t in words if _UNSPACED_RUN.match(t))
     return 3 if unspaced * 2 > len(words) else 1

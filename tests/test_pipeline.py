@@ -200,3 +200,13 @@ def test_wire_items_inside_two_local_stories_do_not_chain_other_stories() -> Non
     assert result.assignments["local"] == "wire"
     assert result.assignments["munich"] == "munich"
     assert result.assignments["digest"] == "digest"
+
+
+@pytest.mark.parametrize("words, scale", [(["story", "said", "東京", "42"], 1), (["新华社记者报道今天东京的消息", "42"], 3),
+                                          (["ข่าววันนี้ที่กรุงเทพ", "news"], 3), ([], 1)])
+def test_a_quoted_run_is_scaled_by_1_or_3_as_find_digests_reads_it(words: list[str], scale: int) -> None:
+    """find_digests reads the run scale only when it decides (a run between source_run and 3 x source_run): it is
+    1 for spaced scripts and 3 when most tokens are bigrams of an unspaced script, never anything else."""
+    from dedup.digests import _run_scale
+
+    assert _run_scale(tokenize_batch([normalize(" ".join(words))]), 0) == scale
