@@ -376,16 +376,19 @@ def _score_by_blocks(
     and no right row is read): most candidates of a large corpus are chance collisions that it passes over.
     The pairs of a pair of blocks are then the others only, scored (and bounded further) as before."""
     size = len(blocks)
-    block_of = np.repeat(np.arange(size), [hi - lo for lo, hi in blocks])
-    left_block = block_of[left]
+    block_of = np.repeat(np.arange(size, dtype=np.int32), [hi - lo for lo, hi in blocks])
     # Pairs grouped by the (unordered) pair of blocks of their documents, in their order within a group.
-    code = np.minimum(left_block, block_of[right]) * size + np.maximum(left_block, block_of[right])
+    a_block, b_block = block_of[left], block_of[right]
     del block_of
+    code = np.minimum(a_block, b_block) * size + np.maximum(a_block, b_block)
+    del a_block, b_block
     if size * size <= 1 << 16:
         code = code.astype(np.uint16)  # (numpy sorts 16-bit keys stably by radix: 10x faster on millions of pairs)
     order = np.argsort(code, kind="stable")
     cuts = np.searchsorted(code[order], np.arange(size * size + 1))
     del code
+    if len(order) < 1 << 31:
+        order = order.astype(np.int32)  # (on large corpora these are the largest arrays beside the rows' blocks)
     buffers = rowblocks.RowBuffers(counts, shingles, blocks)
     normed = np.zeros(size, dtype=bool)
 
@@ -405,10 +408,15 @@ def _score_by_blocks(
     ruled_out = np.zeros(len(left), dtype=bool)
     if sketched:
         sizes = shingles.sizes()
-        by_left = np.argsort(left_block, kind="stable")
-        left_cuts = np.searchsorted(left_block[by_left], np.arange(size + 1))
+        starts = np.array([lo for lo, _ in blocks] + [blocks[-1][1]], dtype=np.int64)
+        if bool(np.all(left[1:] >= left[:-1])):  # (as candidate_pairs gives them: each block's pairs are a range)
+            by_left = None
+            left_cuts = np.searchsorted(left, starts)
+        else:
+            by_left = np.argsort(left, kind="stable")
+            left_cuts = np.searchsorted(left[by_left], starts)
         for a in range(size):
-            picked = by_left[left_cuts[a] : left_cuts[a + 1]]
+            picked = np.arange(left_cuts[a], left_cuts[a + 1]) if by_left is None else by_left[left_cuts[a] : left_cuts[a + 1]]
             if not len(picked) or trial.bounds is None:  # type: ignore[union-attr]
                 continue
             bounds = trial.bounds  # type: ignore[union-attr]
@@ -425,7 +433,6 @@ def _score_by_blocks(
             target[ruled_out] = 0
         if skipped is not None:
             skipped[ruled_out] = True
-    del left_block
     for a in range(size):
         for b in range(a, size):
             picked = order[cuts[a * size + b] : cuts[a * size + b + 1]]

@@ -367,7 +367,8 @@ class _Merger:
         self.shingle_sizes: list[np.ndarray] = []
         self.sigs = _Column("signatures.uint32", np.uint32)
         self.compilations: list[np.ndarray] = []
-        self.sketches: list[np.ndarray | None] = []
+        self.sketches = _Column("sketches.uint64", np.uint64)  # (spilled and read back whole, as the signatures)
+        self.sketched = True  # whether every chunk came with its sketches
         self.num_perm = num_perm
         self.spill_bytes = spill_bytes
         self.tmpdir = tmpdir
@@ -409,13 +410,16 @@ class _Merger:
         self.shingle_sizes.append(np.diff(part["shingle_offsets"]))  # type: ignore[arg-type]
         self.sigs.append(np.asarray(part["signatures"]).ravel())
         self.compilations.append(part["compilations"])  # type: ignore[arg-type]
-        self.sketches.append(part.get("sketches"))  # type: ignore[arg-type]
+        if part.get("sketches") is None:
+            self.sketched = False
+        elif self.sketched:
+            self.sketches.append(np.asarray(part["sketches"]).ravel())
         for k, v in part["seconds"].items():  # type: ignore[union-attr]
             self.worker_seconds[k] += v
         held = self.token_ids.nbytes() + self.shingles.nbytes() + self.count_ids.nbytes() + self.count_values.nbytes()
         if self.tmp is None and held > self.spill_bytes:
             self.tmp = tempfile.mkdtemp(prefix="dedup-", dir=self.tmpdir)
-            for column in (self.token_ids, self.count_ids, self.count_values, self.shingles, self.sigs):
+            for column in (self.token_ids, self.count_ids, self.count_values, self.shingles, self.sigs, self.sketches):
                 column.spill(self.tmp)
 
     def finish(self, ids: list[str], dates: list[float]) -> Corpus:
@@ -434,9 +438,9 @@ class _Merger:
 
         # The columns in two threads: joining their parts is mostly faulting fresh pages in (20k articles: ~170 MB).
         with ThreadPoolExecutor(2) as pool:
-            token_ids, shingle_hashes, count_ids, count_values, sigs = pool.map(
-                lambda column: column.finish(load=column is self.sigs),
-                (self.token_ids, self.shingles, self.count_ids, self.count_values, self.sigs))
+            token_ids, shingle_hashes, count_ids, count_values, sigs, sketched = pool.map(
+                lambda column: column.finish(load=column is self.sigs or column is self.sketches),
+                (self.token_ids, self.shingles, self.count_ids, self.count_values, self.sigs, self.sketches))
         tokens = TokenBatch(ids=token_ids, offsets=offsets(self.token_lengths), vocab=words,  # type: ignore[arg-type]
                             hashes=self.table.hashes[:size].copy())
         shingles = ShingleBatch(hashes=shingle_hashes, offsets=offsets(self.shingle_sizes))  # type: ignore[arg-type]
@@ -444,9 +448,9 @@ class _Merger:
         sigs = sigs.reshape(len(ids), self.num_perm)  # type: ignore[union-attr]
         comp = np.concatenate(self.compilations) if self.compilations else np.zeros(0, bool)
         sketches = None
-        if self.sketches and all(part is not None for part in self.sketches):
-            sketches = np.concatenate(self.sketches)  # type: ignore[arg-type]
-        self.sketches = []
+        if self.sketched and len(ids):
+            sketches = sketched.reshape(len(ids), -1)  # type: ignore[union-attr]
+        del sketched
         return Corpus(
             ids=ids, dates=np.asarray(dates, dtype=np.float64), compilations=comp, tokens=tokens, counts=counts, shingles=shingles,
             signatures=sigs, df=self.df[:size].copy(), is_number=self.numbers[:size].copy(), sketches=sketches,
