@@ -392,8 +392,8 @@ def _score_by_blocks(
     buffers = rowblocks.RowBuffers(counts, shingles, blocks)
     normed = np.zeros(size, dtype=bool)
 
-    def load(a: int, b: int) -> tuple[rowblocks.Rows, rowblocks.BlockDocs]:
-        rows, docs = buffers.load(a, b)
+    def load(a: int, b: int, picked: np.ndarray | None = None) -> tuple[rowblocks.Rows, rowblocks.BlockDocs]:
+        rows, docs = buffers.load(a, b, picked)
         for k in (a, b):
             if not normed[k]:
                 lo, hi = blocks[k]
@@ -417,10 +417,14 @@ def _score_by_blocks(
             left_cuts = np.searchsorted(left[by_left], starts)
         for a in range(size):
             picked = np.arange(left_cuts[a], left_cuts[a + 1]) if by_left is None else by_left[left_cuts[a] : left_cuts[a + 1]]
-            if not len(picked) or trial.bounds is None:  # type: ignore[union-attr]
+            if trial.bounds is None:  # type: ignore[union-attr]
+                break
+            if not len(picked) and not needed[blocks[a][0] : blocks[a][1]].any():
+                continue
+            rows, docs = load(a, a)  # (every block's norms, for the pairs of a pair of blocks below)
+            if not len(picked):
                 continue
             bounds = trial.bounds  # type: ignore[union-attr]
-            rows, docs = load(a, a)
             lefts = left[picked]
             marks = kernels.bound_pairs(rows.indices, rows.counts, rows.offsets, rows.hashes, rows.shingle_offsets,
                                         sizes=sizes, tf=tf, idf=idf, norms=norms, left=docs.local(lefts),
@@ -440,10 +444,14 @@ def _score_by_blocks(
                 picked = picked[~ruled_out[picked]]
             if not len(picked):
                 continue
-            rows, docs = load(a, b)
+            lefts, rights = left[picked], right[picked]
+            if sketched and b != a and normed[b]:  # (after the sketches' test: block b's few rows these pairs read, not the block)
+                rows, docs = load(a, b, kernels.unique(np.concatenate((lefts[lefts >= blocks[b][0]],
+                                                                       rights[rights >= blocks[b][0]]))))
+            else:
+                rows, docs = load(a, b)
             bounds = trial.bounds if trial is not None else None
             marks = np.zeros(len(picked), dtype=bool)
-            lefts, rights = left[picked], right[picked]
             parts = kernels.score_rows(
                 rows.indices, rows.counts, rows.offsets, rows.hashes, rows.shingle_offsets, signatures, tf=tf, idf=idf,
                 is_number=is_number, norms=norms, left=docs.local(lefts), right=docs.local(rights), docs=(lefts, rights),

@@ -55,26 +55,34 @@ class Rows:
 
 @dataclass(frozen=True)
 class BlockDocs:
-    """The documents of one or two blocks (ascending ranges), numbered 0.. in buffer order."""
+    """The documents of one or two blocks (ascending ranges), numbered 0.. in buffer order; of the second
+    block, only the sorted documents ``picked`` when given."""
 
     ranges: tuple[tuple[int, int], ...]
+    picked: np.ndarray | None = None
 
     def index(self, doc: int) -> int:
         """The local number of document ``doc``."""
         base = 0
-        for lo, hi in self.ranges:
+        for k, (lo, hi) in enumerate(self.ranges):
             if lo <= doc < hi:
+                if k and self.picked is not None:
+                    at = int(np.searchsorted(self.picked, doc))
+                    if at == len(self.picked) or self.picked[at] != doc:
+                        raise KeyError(doc)
+                    return base + at
                 return base + doc - lo
             base += hi - lo
         raise KeyError(doc)
 
     def local(self, docs: np.ndarray) -> np.ndarray:
-        """Local numbers of ``docs`` (all in these blocks)."""
+        """Local numbers of ``docs`` (all in these blocks, and among ``picked`` when given)."""
         (lo, hi), *rest = self.ranges
         out = docs - lo
         for second, _ in rest:  # (after the first block)
             later = docs >= second
-            out[later] = docs[later] - second + (hi - lo)
+            out[later] = (docs[later] - second if self.picked is None
+                          else np.searchsorted(self.picked, docs[later])) + (hi - lo)
         return out
 
 
@@ -93,16 +101,34 @@ class RowBuffers:
         self.hashes = np.empty(room(shingles.offsets), dtype=shingles.hashes.dtype)
         self.first = -1  # the block read first
 
-    def load(self, a: int, b: int) -> tuple[Rows, BlockDocs]:
-        """The rows of blocks ``a`` and ``b`` (``b`` >= ``a``; block a is read again only when it changes)."""
+    def load(self, a: int, b: int, picked: np.ndarray | None = None) -> tuple[Rows, BlockDocs]:
+        """The rows of blocks ``a`` and ``b`` (``b`` >= ``a``; block a is read again only when it changes); of
+        block b only those of the sorted documents ``picked`` when given (a few rows: the pages of the buffer
+        that the whole block would fill are not touched, and the rows are read one by one or a few together)."""
         offsets, sh_offsets = self._fill(a, 0, 0, read=self.first != a)
         self.first = a
         if b != a:
-            more, sh_more = self._fill(b, int(offsets[-1]), int(sh_offsets[-1]), read=True)
+            at, sh_at = int(offsets[-1]), int(sh_offsets[-1])
+            more, sh_more = self._fill(b, at, sh_at, read=True) if picked is None else self._pick(picked, at, sh_at)
             offsets, sh_offsets = np.concatenate((offsets, more[1:])), np.concatenate((sh_offsets, sh_more[1:]))
         rows = Rows(indices=self.indices, counts=self.values, offsets=offsets, hashes=self.hashes,
                     shingle_offsets=sh_offsets)
-        return rows, BlockDocs((self.blocks[a],) if b == a else (self.blocks[a], self.blocks[b]))
+        if b == a:
+            return rows, BlockDocs((self.blocks[a],))
+        return rows, BlockDocs((self.blocks[a], self.blocks[b]), picked=picked)
+
+    def _pick(self, docs: np.ndarray, at: int, sh_at: int) -> tuple[np.ndarray, np.ndarray]:
+        """Read the rows of documents ``docs`` into the buffers from positions ``at`` / ``sh_at``; returns
+        their offsets in the buffers."""
+        from dedup.confirm import gather_rows
+
+        indices, offsets = gather_rows(self.counts.indices, self.counts.offsets, docs)
+        values, _ = gather_rows(self.counts.counts, self.counts.offsets, docs)
+        hashes, sh_offsets = gather_rows(self.shingles.hashes, self.shingles.offsets, docs)
+        self.indices[at : at + len(indices)] = indices
+        self.values[at : at + len(values)] = values
+        self.hashes[sh_at : sh_at + len(hashes)] = hashes
+        return offsets + at, sh_offsets + sh_at
 
     def _fill(self, block: int, at: int, sh_at: int, *, read: bool) -> tuple[np.ndarray, np.ndarray]:
         """Read block ``block``'s rows into the buffers from positions ``at`` / ``sh_at`` (unless ``read``
