@@ -120,7 +120,7 @@ class RowBuffers:
     def _pick(self, docs: np.ndarray, at: int, sh_at: int) -> tuple[np.ndarray, np.ndarray]:
         """Read the rows of documents ``docs`` into the buffers from positions ``at`` / ``sh_at``; returns
         their offsets in the buffers."""
-        from dedup.confirm import gather_rows
+        from dedup.confirm import gather_rows  # (here: dedup.confirm imports this module)
 
         indices, offsets = gather_rows(self.counts.indices, self.counts.offsets, docs)
         values, _ = gather_rows(self.counts.counts, self.counts.offsets, docs)
