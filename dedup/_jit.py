@@ -632,6 +632,7 @@ def sketch_one(shingles, tokens, out):
 TOKEN_SKETCH_SHIFT = 64 - 11  # 2,048 token buckets (kernels.TOKEN_SKETCH_WORDS uint64 words)
 SHINGLE_SKETCH_SHIFT = 64 - 11  # 2,048 shingle buckets (kernels.SHINGLE_SKETCH_WORDS words, after the tokens')
 TOKEN_SKETCH_WORDS = 32
+SHINGLE_SKETCH_WORDS = 32  # (a sketch row: the token words, then the shingle words; kernels checks the width)
 
 
 @nb.njit(**_OPTS)
@@ -812,10 +813,9 @@ def score_rows(indices, counts, offsets, tf, idf, is_number, norms, sh_values, s
     bounded = rule.shape[0] > 0
     squares = np.zeros(TOKEN_SKETCH_WORDS * 64)  # per token bucket: the left document's squared weights
     masks = np.zeros(TOKEN_SKETCH_WORDS, dtype=np.uint64)  # the token buckets the left document has
-    sh_words = sketches.shape[1] - TOKEN_SKETCH_WORDS
-    sh_counts = np.zeros(max(sh_words, 0) * 64, dtype=np.int64)  # per shingle bucket: the left document's shingles
-    sh_mask = np.zeros(max(sh_words, 0), dtype=np.uint64)  # the shingle buckets the left document has
-    level_bits = np.zeros((max(levels, 1), max(sh_words, 0)), dtype=np.uint64)  # buckets holding > 0, 1, ... of them
+    sh_counts = np.zeros(SHINGLE_SKETCH_WORDS * 64, dtype=np.int64)  # per shingle bucket: the left document's shingles
+    sh_mask = np.zeros(SHINGLE_SKETCH_WORDS, dtype=np.uint64)  # the shingle buckets the left document has
+    level_bits = np.zeros((max(levels, 1), SHINGLE_SKETCH_WORDS), dtype=np.uint64)  # buckets holding > 0, 1, ... of them
     deepest = 0  # the most shingles of the left document in one bucket
     sh_bits = np.zeros(1 << 10, dtype=np.uint64)
     tok_keys = np.zeros(size, dtype=np.uint64)
@@ -852,7 +852,7 @@ def score_rows(indices, counts, offsets, tf, idf, is_number, norms, sh_values, s
         if bounded:
             sketch = sketches[doc_right[k]]
             limit = _sketch_limit(sketch, squares, masks, min(sh_offsets[a + 1] - sh_offsets[a], s1 - s0), rule)
-            if limit > 0 and sh_words > 0 and _shared_bound(sketch, sh_counts, sh_mask, level_bits, deepest, levels) < limit:
+            if limit > 0 and _shared_bound(sketch, sh_counts, sh_mask, level_bits, deepest, levels) < limit:
                 _pass_over(k, cosine, shared_numbers, common, equal, skipped)
                 continue
         if not table_in:
@@ -914,10 +914,9 @@ def bound_pairs(indices, counts, offsets, tf, idf, norms, sh_values, sh_offsets,
     ``doc_right``. Pairs sorted by left document set each one up once."""
     squares = np.zeros(TOKEN_SKETCH_WORDS * 64)
     masks = np.zeros(TOKEN_SKETCH_WORDS, dtype=np.uint64)
-    sh_words = sketches.shape[1] - TOKEN_SKETCH_WORDS
-    sh_counts = np.zeros(sh_words * 64, dtype=np.int64)
-    sh_mask = np.zeros(sh_words, dtype=np.uint64)
-    level_bits = np.zeros((max(levels, 1), sh_words), dtype=np.uint64)
+    sh_counts = np.zeros(SHINGLE_SKETCH_WORDS * 64, dtype=np.int64)
+    sh_mask = np.zeros(SHINGLE_SKETCH_WORDS, dtype=np.uint64)
+    level_bits = np.zeros((max(levels, 1), SHINGLE_SKETCH_WORDS), dtype=np.uint64)
     deepest = 0
     current = -1
     for k in range(k0, k1):

@@ -258,3 +258,13 @@ def test_bounds_refuse_sketches_of_another_width() -> None:
     kernels.score_rows(*args, sketches=sketches, **weights)
     with pytest.raises(ValueError, match="sketch_rows"):
         kernels.score_rows(*args, sketches=sketches[:, : kernels.TOKEN_SKETCH_WORDS], **weights)
+
+
+def test_the_kernels_sketch_layout_is_the_one_kernels_describes() -> None:
+    """The compiled scorer's sketch layout (words and buckets of each part) is the one dedup.kernels sizes arrays by."""
+    from dedup import _jit
+
+    assert _jit.TOKEN_SKETCH_WORDS == kernels.TOKEN_SKETCH_WORDS
+    assert _jit.SHINGLE_SKETCH_WORDS == kernels.SHINGLE_SKETCH_WORDS
+    assert 1 << (64 - _jit.TOKEN_SKETCH_SHIFT) == kernels.TOKEN_SKETCH_BUCKETS == 64 * kernels.TOKEN_SKETCH_WORDS
+    assert 1 << (64 - _jit.SHINGLE_SKETCH_SHIFT) == kernels.SHINGLE_SKETCH_BUCKETS == 64 * kernels.SHINGLE_SKETCH_WORDS

@@ -142,8 +142,8 @@ def test_kernel_count_matrix_and_scores_equal_scipy(texts: list[str], data: st.D
     labels = np.array(data.draw(st.permutations(range(3 * vocab)))[:vocab], dtype=np.int64)
     relabelled = count_matrix(TokenBatch(ids=labels[batch.ids], offsets=batch.offsets, vocab=[], hashes=batch.hashes),
                               columns=3 * vocab, engine="numpy")
-    for given, matrix in ((None, ref), (labels, relabelled)):
-        rows, ref_rows = (CountRows.of(batch, engine=engine, labels=given, columns=3 * vocab) for engine in ("numba", "numpy"))
+    for column_of, matrix in ((None, ref), (labels, relabelled)):
+        rows, ref_rows = (CountRows.of(batch, engine=engine, labels=column_of, columns=3 * vocab) for engine in ("numba", "numpy"))
         for name, want in (("indices", matrix.indices), ("counts", matrix.data), ("offsets", matrix.indptr)):
             assert getattr(rows, name).dtype == getattr(ref_rows, name).dtype
             assert np.array_equal(getattr(rows, name), getattr(ref_rows, name)) and np.array_equal(getattr(rows, name), want)
