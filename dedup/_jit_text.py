@@ -130,21 +130,35 @@ def _credit_hint(text, start, stop):
 
 
 @nb.njit(**_OPTS)
-def _line_flag(text, start, stop, spaces, odd, punct, keys, bits, tail):
-    """screen_lines' flag of the line ``text[start:stop]``, given its spaces, whether it has a byte beyond printable
-    ASCII (``odd``) and whether the text has a tail hint anywhere (``tail``)."""
+def _wide(text, start, stop):
+    """Whether ``text[start:stop]`` has a byte beyond ASCII (of a character beyond ASCII, in UTF-8)."""
+    wide = False
+    for p in range(start, stop):
+        wide |= text[p] > 127
+    return wide
+
+
+@nb.njit(**_OPTS)
+def _line_flag(text, start, stop, spaces, control, wide, punct, keys, bits, tail, own_views):
+    """screen_lines' flag of the line ``text[start:stop]``, given its spaces, whether it has a control character
+    or DEL (``control``) or a character beyond ASCII (``wide``), whether the text has a tail hint anywhere
+    (``tail``) and whether its lines are their own views (``own_views``: then a line with characters beyond ASCII
+    is screened too, its windows counted in bytes four to a character, and a first or last word with such a
+    character passes it)."""
     if stop == start:
         return 0
-    if odd or text[start] == 32 or text[stop - 1] == 32:
+    if control or (wide and not own_views) or text[start] == 32 or text[stop - 1] == 32:
         return 2
     if spaces == 0:
         return 1
     last = text[stop - 1]
+    per_char = 4 if wide else 1  # (bytes a character may take: the rules' windows are in characters)
     if spaces < 60:  # a photo credit: it ends with ")" or ")." or has a "/" near its end, and has _credit_hint
         slash = False
-        for p in range(max(start, stop - 70), stop):
+        for p in range(max(start, stop - 70 * per_char), stop):
             slash |= text[p] == 47
-        if (slash or last == 41 or (last == 46 and text[stop - 2] == 41)) and _credit_hint(text, max(start, stop - 160), stop):
+        if (slash or last == 41 or (last == 46 and text[stop - 2] == 41)) and _credit_hint(
+                text, max(start, stop - 160 * per_char), stop):
             return 1
     if tail and spaces < 40 and _has_tail(text, start, stop):
         return 1
@@ -152,6 +166,8 @@ def _line_flag(text, start, stop, spaces, odd, punct, keys, bits, tail):
     while text[space] != 32:
         space += 1
     a, b = _trimmed(text, start, space, punct)
+    if wide and _wide(text, start, space):  # (a first word the table cannot hold)
+        return 1
     first = _bits(keys, bits, word_key(text, a, b))
     if first & FOOTER_FIRST:
         return 1
@@ -164,6 +180,8 @@ def _line_flag(text, start, stop, spaces, odd, punct, keys, bits, tail):
         space = stop - 1
         while text[space] != 32:
             space -= 1
+        if wide and _wide(text, space + 1, stop):  # (a last word the table cannot hold)
+            return 1
         a, b = _trimmed(text, space + 1, stop, punct)
         if _bits(keys, bits, word_key(text, a, b)) & SHORT_LAST:
             return 1
@@ -181,9 +199,10 @@ def _line_flag(text, start, stop, spaces, odd, punct, keys, bits, tail):
 
 
 @nb.njit(**_OPTS)
-def screen_lines(text, punct, keys, bits, out):
+def screen_lines(text, punct, keys, bits, out, own_views):
     """Into ``out``, for each line of ``text`` (UTF-8 bytes split at "\\n") whose flag is not 0, in order: 2 * its
-    index, plus 1 when the flag is 2 (see ``kernels.screen_lines``); returns how many were written."""
+    index, plus 1 when the flag is 2 (see ``kernels.screen_lines``; ``own_views``: see _line_flag); returns how
+    many were written."""
     tail = _has_tail(text, 0, text.shape[0])  # (rare: lines are searched only if the whole text has one)
     line = 0
     start = 0
@@ -193,7 +212,12 @@ def screen_lines(text, punct, keys, bits, out):
     for p in range(text.shape[0] + 1):
         c = text[p] if p < text.shape[0] else 10
         if c == 10:
-            flag = _line_flag(text, start, p, spaces, odd, punct, keys, bits, tail)
+            control = wide = False
+            if odd:  # (rare in most text: which kind, by a second look at the line)
+                for q in range(start, p):
+                    control |= (text[q] < 32) | (text[q] == 127)
+                    wide |= text[q] > 127
+            flag = _line_flag(text, start, p, spaces, control, wide, punct, keys, bits, tail, own_views)
             if flag:
                 out[n] = 2 * line + flag - 1
                 n += 1

@@ -604,7 +604,7 @@ def _sites() -> dict[str, tuple[str, tuple]]:
     return {  # call site: (kernel, the argument types it always passes)
         "has_gaps": ("has_gaps", (text,)),
         "word_key": ("word_key", (text, number, number)),
-        "screen_lines": ("screen_lines", (text, flags, keys64, bits, out)),
+        "screen_lines": ("screen_lines", (text, flags, keys64, bits, out, number)),
         "prefixed_words": ("prefixed_words", (text, directory, keys64, keys64, bits, out)),
     }
 
@@ -653,17 +653,19 @@ def screen_table(punct: np.ndarray, keys: np.ndarray, bits: np.ndarray) -> Scree
     return ScreenTable(np.array(punct, dtype=np.bool_), keys, np.array(bits, dtype=np.uint8))
 
 
-def screen_lines(text: bytes, table: ScreenTable) -> list[int]:
+def screen_lines(text: bytes, table: ScreenTable, *, own_views: bool = False) -> list[int]:
     """The lines of ``text`` (UTF-8, split at b"\\n") that :func:`dedup.normalize.strip_boilerplate` must look at, in
     order, each as 2 * its index, plus 1 when it has a byte beyond printable ASCII or a space at either end (then
     the rules see it changed). The others are printable ASCII and no line rule applies to them, as their length,
     their end, a tail hint ("ributed ", "ted feed" in any case), their first and last words (without the bytes
     marked in the table's ``punct`` at either end, looked up by :func:`word_key` in its ``keys``, whose ``bits``
-    say what the word may be: see ``_jit_text``), a digit or an "@" say."""
+    say what the word may be: see ``_jit_text``), a digit or an "@" say. ``own_views``: every line of ``text`` is
+    its own view (a :func:`dedup.normalize._clean` output's are), so one with characters beyond ASCII is screened
+    by the same signs (and passed when its first or last word has such a character) instead of passed with 1."""
     if type(table) is not ScreenTable:
         raise TypeError("screen_lines needs a table made by screen_table")
     out = np.empty(text.count(b"\n") + 1, dtype=np.int64)
-    return out[: _site("screen_lines")(np.frombuffer(text, dtype=np.uint8), *table, out)].tolist()
+    return out[: _site("screen_lines")(np.frombuffer(text, dtype=np.uint8), *table, out, int(own_views))].tolist()
 
 
 def prefix_table(prefixes: list[bytes]) -> PrefixTable:

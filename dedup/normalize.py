@@ -368,12 +368,13 @@ def _strip_dateline(s: str) -> str | None:
     return rest
 
 
-def _screen(text: str) -> list[int] | None:
+def _screen(text: str, *, own_views: bool = False) -> list[int] | None:
     """With the kernels in use, the lines of ``text`` a line rule may apply to, each as 2 * its index, plus 1 when
-    the line may not be its own view (see _view and kernels.screen_lines); None without the kernels."""
+    the line may not be its own view (see _view and kernels.screen_lines; ``own_views``: every line is); None
+    without the kernels."""
     if not kernels.loaded():
         return None
-    return kernels.screen_lines(text.encode("utf-8", "surrogatepass"), _screen_table())
+    return kernels.screen_lines(text.encode("utf-8", "surrogatepass"), _screen_table(), own_views=own_views)
 
 
 @functools.lru_cache(maxsize=1)
@@ -418,9 +419,14 @@ def _view(line: str) -> str:
 
 def strip_boilerplate(text: str) -> str:
     """Remove syndication boilerplate lines/prefixes, keep story text untouched otherwise."""
+    return _strip(text, own_views=False)
+
+
+def _strip(text: str, *, own_views: bool) -> str:
+    """strip_boilerplate; ``own_views``: ``text`` is a _clean output, whose every line is its own view (_view)."""
     lines = text.split("\n")
     n = len(lines)
-    screen = _screen(text)
+    screen = _screen(text, own_views=own_views)
     if screen is None:
         s = [_view(ln) if ln else "" for ln in lines]
         ruled: list[int] | range = range(n)
@@ -565,7 +571,7 @@ def normalize(text: str, *, strip_boilerplate: bool = True) -> str:
         cur = cleaned = _clean(_markup(out))
         paged = False
         if strip_boilerplate:
-            cur = _strip(cur)
+            cur = _strip(cur, own_views=True)  # (a _clean output: every line its own view)
             page = strip_page_boilerplate(cur)
             if page != cur:                                       # it can leave a space or blank lines at a cut
                 cur = cleaned = _clean(page)
@@ -620,5 +626,3 @@ def _settle_case_fully(text: str, *, spaced: bool) -> tuple[str, bool]:
         return cleaned, cleaned.isascii() or (cleaned.casefold() == cleaned and _clean(cleaned, spaced=True) == cleaned)
     return cleaned, cleaned.isascii() or cleaned == text or _clean(cleaned, spaced=True) == cleaned  # (_clean(text) is cleaned)
 
-
-_strip = strip_boilerplate

@@ -511,7 +511,10 @@ screen_tokens = st.one_of(
     st.sampled_from(SCREEN_WORDS), st.sampled_from(SCREEN_WORDS).map(str.title), st.sampled_from(SCREEN_WORDS).map(str.upper),
     st.sampled_from(["(", ")", ").", "(Reuters)", "-", ":", " - ", "/", "REUTERS/Ahmed", "1987/88", "/ AFP", "/via", "via", "@", "a@b.com", "12:30", "1987", "3",
                      "a.m.", "p.M.", ".", "Contributed", "syndicated FEED", "ributed", "feed", "TED", "©", "é", "\t", "\u00a0",
-                     "", "the", "said", "Reporting by", "(Reporting by Max Roe; Editing by Ann Lee)", "By", "By:", "Photo:", "NASIRIYAH", "(AFP) -", "(AFP):"]),
+                     "", "the", "said", "Reporting by", "(Reporting by Max Roe; Editing by Ann Lee)", "By", "By:", "Photo:", "NASIRIYAH", "(AFP) -", "(AFP):",
+                     # (characters beyond ASCII: in first and last words, in credits, in the rules' punctuation)
+                     "Автор:", "Иван Петров", "«Reuters»", "José", "REUTERS/José Ruiz", "(AP Photo/Łukasz Nowak)", "Müller)",
+                     "新华社记者", "记者 陈静", "อ่าน", "£5m", "«", "»", "•", "·", "İlgili", "Dünya", "déc.", "©2017", "½"]),
     st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=8),
 )
 screen_lines = st.lists(screen_tokens, max_size=70).map(" ".join)
@@ -538,11 +541,11 @@ def test_screen_credit_hint_is_the_regex(line: str, start: int) -> None:
     assert _jit_text._credit_hint(data, start, len(line)) == bool(normalize_module._CREDIT_HINT.search(line, start)), line
 
 
-def assert_screen_passes_what_the_rules_see(text: str) -> None:
+def assert_screen_passes_what_the_rules_see(text: str, *, own_views: bool = False) -> None:
     """Every line the compiled screen leaves out is its own view and no rule applies to it; a line it passes with
-    an even code is its own view."""
+    an even code is its own view. (``own_views``: screened as a _clean output, whose lines are their own views.)"""
     n = normalize_module
-    codes = {code >> 1: code & 1 for code in n._screen(text)}
+    codes = {code >> 1: code & 1 for code in n._screen(text, own_views=own_views)}
     for i, line in enumerate(text.split("\n")):
         if codes.get(i, 0) == 0:
             assert n._view(line) == line, line
@@ -552,6 +555,9 @@ def assert_screen_passes_what_the_rules_see(text: str) -> None:
 
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(screen_texts)
+# (A credit whose "/" is 54 characters but 96 bytes from the end: the screen's windows are in characters.)
+@example("Protesters gather outside the court in the capital on Monday as police watch them REUTERS/Lukasz "
+         "Zółćęśążółćęśąż Zółćęśążółćęśąż Zółćęśążółćęśąż")
 def test_line_screen_passes_every_line_a_rule_may_apply_to(text: str) -> None:
     """With the kernels in use, strip_boilerplate runs the line rules only on the lines a compiled screen passes:
     the others are printable ASCII that no rule can apply to (by length, end, tail hint, first and last words).
@@ -564,9 +570,12 @@ def test_line_screen_passes_every_line_a_rule_may_apply_to(text: str) -> None:
         pytest.skip("numba not installed")
     kernels.warm_up()
     assert_screen_passes_what_the_rules_see(text)
+    cleaned = normalize_module._clean(text)  # (as normalize screens it: lines beyond ASCII by the same signs)
+    assert_screen_passes_what_the_rules_see(cleaned, own_views=True)
     with mock.patch.object(kernels, "loaded", lambda: False):
-        expected = strip_boilerplate(text)
+        expected, expected_cleaned = strip_boilerplate(text), strip_boilerplate(cleaned)
     assert strip_boilerplate(text) == expected
+    assert normalize_module._strip(cleaned, own_views=True) == expected_cleaned
 
 
 @pytest.mark.shared
@@ -583,7 +592,17 @@ def test_line_screen_on_real_news() -> None:
     for name in ("syndication-dev", "reuters21578", "bbc"):
         with gzip.open(DATA / f"{name}.jsonl.gz", "rt") as f:
             for line in f:
-                assert_screen_passes_what_the_rules_see(_clean(_markup(json.loads(line).get("text") or "")))
+                cleaned = _clean(_markup(json.loads(line).get("text") or ""))
+                assert_screen_passes_what_the_rules_see(cleaned)
+                assert_screen_passes_what_the_rules_see(cleaned, own_views=True)
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(texts, st.text(st.characters(blacklist_categories=("Cs",)), max_size=60)))
+def test_a_clean_texts_lines_are_their_own_views(text: str) -> None:
+    """What normalize's screen of a _clean output relies on: each of its lines is what the rules see of it."""
+    for line in normalize_module._clean(text).split("\n"):
+        assert normalize_module._view(line) == line
+
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(texts)
