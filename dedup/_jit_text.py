@@ -111,22 +111,37 @@ def _has_tail(text, start, stop):
 
 @nb.njit(**_OPTS)
 def _credit_hint(text, start, stop):
-    """Whether normalize._CREDIT_HINT is found in the printable ASCII ``text[start:stop]`` (which does not end with a
-    space): its last "/" is followed by spaces and a capital or "via ", or a ")" is followed only by spaces, ")" and "."
-    to its end."""
+    """Whether ``text[start:stop]`` (which does not end with a space) may end with a photo credit (what
+    normalize._CREDIT_END needs): its final run of spaces, ")" and "." holds a ")" and "photo", in any case, starts
+    within 9 bytes of its last "(" ("(AP Photo ...)", "(file photo ...)"), or its last "/" is followed by spaces,
+    then a capital or "via ", and at most 5 words to its end ("/John Smith)", "/File Photo", "/ AFP")."""
     p = stop
+    paren = False
     while p > start and (text[p - 1] == 32 or text[p - 1] == 41 or text[p - 1] == 46):
         p -= 1
-        if text[p] == 41:
-            return True
+        paren |= text[p] == 41
+    if paren:
+        q = p
+        while q > start and text[q - 1] != 40:
+            q -= 1
+        if q > start:
+            for r in range(q, min(q + 9, stop - 4)):
+                if ((text[r] | B32) == 112 and (text[r + 1] | B32) == 104 and (text[r + 2] | B32) == 111
+                        and (text[r + 3] | B32) == 116 and (text[r + 4] | B32) == 111):
+                    return True
     while p > start and text[p - 1] != 47:
         p -= 1
     if p == start:
         return False
     while p < stop and text[p] == 32:
         p += 1
-    return p < stop and (65 <= text[p] <= 90 or (
-        p + 4 <= stop and text[p] == 118 and text[p + 1] == 105 and text[p + 2] == 97 and text[p + 3] == 32))
+    if not (p < stop and (65 <= text[p] <= 90 or (
+            p + 4 <= stop and text[p] == 118 and text[p + 1] == 105 and text[p + 2] == 97 and text[p + 3] == 32))):
+        return False
+    words = 1
+    for r in range(p + 1, stop):
+        words += (text[r] != 32) & (text[r - 1] == 32)
+    return words <= 5
 
 
 @nb.njit(**_OPTS)

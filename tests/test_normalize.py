@@ -526,19 +526,29 @@ screen_texts = st.lists(st.one_of(screen_lines, screen_lines.map(str.strip), st.
                         max_size=8).map("\n".join)
 
 
-@settings(max_examples=600, deadline=None)
-@given(st.lists(st.sampled_from(["/", ")", ".", " ", "  ", "via ", "Via ", "via", "vi", "A", "a", "1", "(", "/ via AP"]), max_size=12).map("".join),
+credit_pieces = st.sampled_from(
+    ["/", ")", ").", " )", ".", " ", "  ", "via ", "Via ", "via", "vi", "A", "a", "1", "(", "/ via AP", "REUTERS", "Reuters", "AFP",
+     "Getty Images", "EPA-EFE", "AP Photo", "/File Photo", "/FILE PHOTO", "/Pool", "/via Reuters", "John", "J.R.", "O'Brien",
+     "Smith", "Evan Vucci", "(AP Photo", "(AFP Photo", "(Reuters photo", "(EPA Photo", "(File photo", "(file photo",
+     "(photo", "(Photo by", "(PHOTO:", "photo", "Associated Press", "Agence France-Presse", "said", "the", "/ AFP", "/Getty Images"])
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(credit_pieces, max_size=14).map(" ".join), st.lists(credit_pieces, max_size=14).map("".join),
        st.integers(0, 12))
-def test_screen_credit_hint_is_the_regex(line: str, start: int) -> None:
-    """The screen's compiled _CREDIT_HINT agrees with the regex on printable ASCII lines not ending in a space."""
+@example("Police at the scene REUTERS/John Smith Evan Vucci )", "", 0)  # (the most words a credit leaves after its "/")
+def test_screen_credit_hint_passes_every_credit(spaced: str, joined: str, start: int) -> None:
+    """The screen's compiled credit hint holds on every printable ASCII line (not ending in a space) that
+    normalize._credit_end finds a photo credit at the end of."""
     from dedup import _jit_text, kernels
 
     if not kernels.available():
         pytest.skip("numba not installed")
-    line = line.rstrip(" ")
-    start = min(start, len(line))
-    data = np.frombuffer(line.encode("ascii"), dtype=np.uint8)
-    assert _jit_text._credit_hint(data, start, len(line)) == bool(normalize_module._CREDIT_HINT.search(line, start)), line
+    for line in (spaced.rstrip(" "), joined.rstrip(" ")):
+        at = min(start, len(line))
+        data = np.frombuffer(line.encode("ascii"), dtype=np.uint8)
+        if normalize_module._CREDIT_END.search(line, at) is not None:
+            assert _jit_text._credit_hint(data, at, len(line)), line
 
 
 def assert_screen_passes_what_the_rules_see(text: str, *, own_views: bool = False) -> None:
