@@ -678,6 +678,16 @@ def _limit(most_cosine, smaller, rule):
 
 
 @nb.njit(**_OPTS)
+def _left_arrays(levels):
+    """What _set_left fills for a left document's bounds (empty): per token bucket its squared weights and the
+    token buckets it has; per shingle bucket its shingles, the shingle buckets it has, and ``levels`` bitmaps of
+    the buckets holding more than 0, 1, ... of them."""
+    return (np.zeros(TOKEN_SKETCH_WORDS * 64), np.zeros(TOKEN_SKETCH_WORDS, dtype=np.uint64),
+            np.zeros(SHINGLE_SKETCH_WORDS * 64, dtype=np.int64), np.zeros(SHINGLE_SKETCH_WORDS, dtype=np.uint64),
+            np.zeros((max(levels, 1), SHINGLE_SKETCH_WORDS), dtype=np.uint64))
+
+
+@nb.njit(**_OPTS)
 def _clear_left(indices, offsets, token_buckets, a, squares, masks, sh_counts, sh_mask, level_bits, deepest, levels):
     """Empty what _set_left filled for document ``a``."""
     for i in range(offsets[a], offsets[a + 1]):
@@ -811,11 +821,7 @@ def score_rows(indices, counts, offsets, tf, idf, is_number, norms, sh_values, s
     shingle table is then not even built). The other pairs are scored in full, as without a rule."""
     size = 1 << bits
     bounded = rule.shape[0] > 0
-    squares = np.zeros(TOKEN_SKETCH_WORDS * 64)  # per token bucket: the left document's squared weights
-    masks = np.zeros(TOKEN_SKETCH_WORDS, dtype=np.uint64)  # the token buckets the left document has
-    sh_counts = np.zeros(SHINGLE_SKETCH_WORDS * 64, dtype=np.int64)  # per shingle bucket: the left document's shingles
-    sh_mask = np.zeros(SHINGLE_SKETCH_WORDS, dtype=np.uint64)  # the shingle buckets the left document has
-    level_bits = np.zeros((max(levels, 1), SHINGLE_SKETCH_WORDS), dtype=np.uint64)  # buckets holding > 0, 1, ... of them
+    squares, masks, sh_counts, sh_mask, level_bits = _left_arrays(levels)
     deepest = 0  # the most shingles of the left document in one bucket
     sh_bits = np.zeros(1 << 10, dtype=np.uint64)
     tok_keys = np.zeros(size, dtype=np.uint64)
@@ -912,11 +918,7 @@ def bound_pairs(indices, counts, offsets, tf, idf, norms, sh_values, sh_offsets,
     bound of its shared shingles), into ``skipped``. Only the left documents' rows are read (``left`` numbers them
     in the rows, ``doc_left`` in ``norms``); of the right ones, their sketch and shingle count (``sizes``), by
     ``doc_right``. Pairs sorted by left document set each one up once."""
-    squares = np.zeros(TOKEN_SKETCH_WORDS * 64)
-    masks = np.zeros(TOKEN_SKETCH_WORDS, dtype=np.uint64)
-    sh_counts = np.zeros(SHINGLE_SKETCH_WORDS * 64, dtype=np.int64)
-    sh_mask = np.zeros(SHINGLE_SKETCH_WORDS, dtype=np.uint64)
-    level_bits = np.zeros((max(levels, 1), SHINGLE_SKETCH_WORDS), dtype=np.uint64)
+    squares, masks, sh_counts, sh_mask, level_bits = _left_arrays(levels)
     deepest = 0
     current = -1
     for k in range(k0, k1):

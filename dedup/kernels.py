@@ -375,14 +375,8 @@ def score_rows(
     if rule is None:
         sketches, token_buckets, thresholds = _NO_SKETCHES, _NO_BUCKETS, np.zeros(0)
     else:
-        if sketches is None or token_buckets is None or sketches.ndim != 2 \
-                or sketches.shape[1] != TOKEN_SKETCH_WORDS + SHINGLE_SKETCH_WORDS:
-            raise ValueError("score_rows' bounds need each document's sketch from sketch_rows "
-                             f"(documents, {TOKEN_SKETCH_WORDS + SHINGLE_SKETCH_WORDS}) and token_buckets")
         thresholds = np.array([*rule, BOUND_SLACK], dtype=np.float64)
-        # (Buckets in 2 bytes a token: those of the rarer tokens are read from memory, and stay in cache more often.)
-        sketches = np.ascontiguousarray(sketches, dtype=np.uint64)
-        token_buckets = np.ascontiguousarray(token_buckets, dtype=np.uint16)
+        sketches, token_buckets = _bounding_arrays("score_rows", sketches, token_buckets)
     marks = skipped if skipped is not None else np.empty(m if rule is not None else 0, dtype=bool)
     if m:
         weights = (offsets[right + 1] - offsets[right]) + (shingle_offsets[right + 1] - shingle_offsets[right]) + 16
@@ -401,19 +395,28 @@ def bound_pairs(
     only the left documents' rows: ``left`` numbers them in the rows (a block's, say), ``docs`` (left, right) numbers
     both documents in the per-document arrays (``norms``, ``sketches``, ``sizes``: each one's shingle count). The
     other pairs may still be passed over by :func:`score_rows` (their shingles counted)."""
-    if sketches.ndim != 2 or sketches.shape[1] != TOKEN_SKETCH_WORDS + SHINGLE_SKETCH_WORDS:
-        raise ValueError(f"bound_pairs needs each document's sketch from sketch_rows (documents, "
-                         f"{TOKEN_SKETCH_WORDS + SHINGLE_SKETCH_WORDS})")
+    sketches, token_buckets = _bounding_arrays("bound_pairs", sketches, token_buckets)
     left = np.ascontiguousarray(left, dtype=np.int64)
     doc_left, doc_right = (np.ascontiguousarray(d, dtype=np.int64) for d in docs)
     out = np.zeros(len(left), dtype=bool)
     if len(left):
         weights = np.ones(len(left))
         _run(_k("bound_pairs"), _ranges(weights, _threads()), indices, counts, offsets, tf, idf, norms, shingles,
-             shingle_offsets, np.ascontiguousarray(sizes, dtype=np.int64), left, doc_left, doc_right,
-             np.ascontiguousarray(sketches, dtype=np.uint64), np.ascontiguousarray(token_buckets, dtype=np.uint16),
-             np.array([*rule, BOUND_SLACK], dtype=np.float64), SHINGLE_LEVELS, out)
+             shingle_offsets, np.ascontiguousarray(sizes, dtype=np.int64), left, doc_left, doc_right, sketches,
+             token_buckets, np.array([*rule, BOUND_SLACK], dtype=np.float64), SHINGLE_LEVELS, out)
     return out
+
+
+def _bounding_arrays(caller: str, sketches: np.ndarray | None, token_buckets: np.ndarray | None,
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """The sketches (checked to be :func:`sketch_rows`' width: the kernels read both parts of every row) and token
+    buckets as the bounding kernels take them: buckets in 2 bytes a token (those of the rarer tokens are read from
+    memory, and stay in cache more often)."""
+    if sketches is None or token_buckets is None or sketches.ndim != 2 \
+            or sketches.shape[1] != TOKEN_SKETCH_WORDS + SHINGLE_SKETCH_WORDS:
+        raise ValueError(f"{caller}'s bounds need each document's sketch from sketch_rows "
+                         f"(documents, {TOKEN_SKETCH_WORDS + SHINGLE_SKETCH_WORDS}) and token_buckets")
+    return np.ascontiguousarray(sketches, dtype=np.uint64), np.ascontiguousarray(token_buckets, dtype=np.uint16)
 
 
 def hash_buckets(values: np.ndarray, buckets: int) -> np.ndarray:
