@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import sys
+import tempfile
 import threading
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from hashlib import blake2b
 from itertools import chain
+from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -241,18 +247,76 @@ def word_cache() -> WordCache:
     return WordCache()
 
 
+_CLASS_PATTERNS = ((r"\w+", 1), (r"\d+", 2), (f"[{_UNSPACED}]+", 4), (r"[^\W\d_]+", 8))
+_CLASS_CHECKS = {ord("a"): 9, ord("0"): 3, ord("_"): 1, ord(" "): 0, 0x4E00: 13, 0x0E01: 13, 0x0660: 3}  # (see load_char_classes)
+
+
 @lru_cache(maxsize=1)
 def char_classes() -> np.ndarray:
     """The class bits of every code point for the compiled tokenizer: 1 = ``\\w``, 2 = ``\\d``,
     4 = a script tokenised as bigrams, 8 = a letter (``[^\\W\\d_]``), computed with the same regular
-    expressions as :func:`tokens` so that both agree on every character (~0.06 s, once per process)."""
+    expressions as :func:`tokens` so that both agree on every character. Computing them takes ~0.07 s, at the
+    start of every run: the table is kept in the kernels' cache directory (``_aot.cache_dir``), one file per
+    Python and Unicode version, and read back from there (~1 ms)."""
+    path = _char_classes_path()
+    table = load_char_classes(path)
+    if table is None:
+        table = compute_char_classes()
+        save_char_classes(path, table)
+    return table
+
+
+def compute_char_classes() -> np.ndarray:
+    """:func:`char_classes` computed: each pattern run once over a string of every code point."""
     # Every code point in order, surrogates included (decoding is ~10x faster than joining chr() of each).
     everything = np.arange(0x110000, dtype="<u4").tobytes().decode("utf-32-le", "surrogatepass")
     classes = np.zeros(0x110000, dtype=np.uint8)
-    for pattern, bit in ((r"\w+", 1), (r"\d+", 2), (f"[{_UNSPACED}]+", 4), (r"[^\W\d_]+", 8)):
+    for pattern, bit in _CLASS_PATTERNS:
         for m in re.finditer(pattern, everything):
             classes[m.start() : m.end()] |= bit
     return classes
+
+
+def _char_classes_path() -> Path:
+    """The cache file of :func:`char_classes`: named for what the table depends on (the patterns, and the
+    Unicode database of this Python's ``re``)."""
+    from dedup import _aot  # (its cache directory; imports neither numba nor the kernels)
+
+    digest = blake2b(digest_size=10)
+    for part in (sys.version, unicodedata.unidata_version, repr(_CLASS_PATTERNS)):
+        digest.update(part.encode("utf-8", "surrogatepass"))
+    return _aot.cache_dir() / f"char_classes_{digest.hexdigest()}.u8"
+
+
+def load_char_classes(path: Path) -> np.ndarray | None:
+    """The table saved at ``path``, or None when there is none or it is not a whole table (a raw array of
+    bytes: nothing in it is executed; a wrong size, a bit beyond the four or a wrong class of a few known code
+    points rejects it)."""
+    try:
+        table = np.fromfile(path, dtype=np.uint8)
+    except (OSError, ValueError):
+        return None
+    if table.shape != (0x110000,) or int(table.max()) > 15 or any(table[cp] != bits for cp, bits in _CLASS_CHECKS.items()):
+        return None
+    return table
+
+
+def save_char_classes(path: Path, table: np.ndarray) -> bool:
+    """Write the table to ``path`` atomically (a temporary file moved into place); False when the directory
+    cannot be written (the table is then computed again by the next process)."""
+    temporary = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        with os.fdopen(handle, "wb") as f:
+            f.write(np.ascontiguousarray(table, dtype=np.uint8).tobytes())
+        os.replace(temporary, path)
+        return True
+    except OSError:
+        if temporary is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+        return False
 
 
 def concat_offsets(lengths: Sequence[int]) -> np.ndarray:

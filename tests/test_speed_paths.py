@@ -79,6 +79,36 @@ def test_char_classes_are_the_regex_classes_of_each_code_point(points: list[int]
         assert table[cp] == want, hex(cp)
 
 
+def test_char_classes_are_kept_on_disk_and_read_back(tmp_path, monkeypatch) -> None:
+    """The class table is computed once, saved in the cache directory and read back by later processes;
+    a file that is not a whole table is not used (it is computed and saved again)."""
+    from dedup import tokenize
+
+    monkeypatch.setenv("DEDUP_CACHE_DIR", str(tmp_path))
+    computed = tokenize.compute_char_classes()
+    tokenize.char_classes.cache_clear()
+    try:
+        assert np.array_equal(tokenize.char_classes(), computed)
+        (path,) = tmp_path.glob("char_classes_*.u8")
+        assert path == tokenize._char_classes_path()
+        assert np.array_equal(tokenize.load_char_classes(path), computed)
+        tokenize.char_classes.cache_clear()
+        with monkeypatch.context() as m:  # the next process reads the file: no computing
+            m.setattr(tokenize, "compute_char_classes", lambda: pytest.fail("computed again"))
+            assert np.array_equal(tokenize.char_classes(), computed)
+        for bad in (computed[:-1], computed | 16, np.where(np.arange(len(computed)) == ord("a"), 0, computed)):
+            path.write_bytes(bad.astype(np.uint8).tobytes())
+            assert tokenize.load_char_classes(path) is None
+        tokenize.char_classes.cache_clear()
+        assert np.array_equal(tokenize.char_classes(), computed)  # (and saved whole again)
+        assert np.array_equal(tokenize.load_char_classes(path), computed)
+        assert tokenize.load_char_classes(tmp_path / "missing.u8") is None
+        assert not tokenize.save_char_classes(path / "not-a-directory" / "x.u8", computed)
+        assert [p.name for p in tmp_path.iterdir()] == [path.name]  # (no temporary file left)
+    finally:
+        tokenize.char_classes.cache_clear()
+
+
 def test_first_occurrence_ids_grow_their_table() -> None:
     keys = np.random.default_rng(0).integers(0, 2**63, 300_000, dtype=np.uint64)[np.r_[0:200_000, 0:100_000]]
     ids = kernels.first_occurrence_ids(keys)
