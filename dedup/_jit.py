@@ -353,6 +353,79 @@ def _reduce(buf, m):
     return buf[0] + _pairwise(buf, 1, m - 1)
 
 
+BAND_AHEAD = 8  # how many rows ahead band_pairs computes a band's key and asks for its slot
+
+
+@nb.njit(**_OPTS)
+def _same_band(sigs, a, b, lo, hi):
+    """Whether rows ``a`` and ``b`` of ``sigs`` agree in columns lo..hi-1."""
+    for c in range(lo, hi):
+        if sigs[a, c] != sigs[b, c]:
+            return False
+    return True
+
+
+@nb.njit(**_OPTS)
+def _band_key(sigs, i, lo, hi):
+    """The hash of row ``i``'s band (columns lo..hi-1): candidates._band_keys' mixing."""
+    key = np.uint64(0)
+    for c in range(lo, hi):
+        key = key * MULT + np.uint64(sigs[i, c])
+        key ^= key >> np.uint64(29)
+    return key
+
+
+@nb.njit(**_OPTS)
+def band_pairs(sigs, live, rows, codes_of, slot_keys, slot_heads, links, out, count, b0, b1):
+    """candidates.candidate_pairs' pairs of bands b0..b1-1: the rows ``live`` (increasing) of ``sigs`` whose
+    columns ``b * rows`` to ``(b + 1) * rows`` are equal, found through an open-addressing table of each band's
+    hash (``slot_keys``, ``slot_heads``: its first row, -1 for an empty slot; at least twice as many slots as
+    rows) and chains of the rows with the same band (``links``). Each pair (i < j) is written from ``out[count]``
+    on as ``i * codes_of + j``, as often as the pair shares a band. Returns (the band reached, how many codes
+    ``out`` holds then): when ``out`` is full it stops before the band that would not fit, without its codes.
+    (The key of a row BAND_AHEAD rows on is computed and its slot asked for early: the table is read at random.)"""
+    mask = slot_keys.shape[0] - 1
+    n = live.shape[0]
+    ahead = np.zeros(BAND_AHEAD, dtype=np.uint64)
+    for b in range(b0, b1):
+        lo = b * rows
+        hi = lo + rows
+        slot_heads[:] = -1
+        start = count
+        for t in range(min(BAND_AHEAD, n)):
+            ahead[t] = _band_key(sigs, live[t], lo, hi)
+        for k in range(n):
+            key = ahead[k % BAND_AHEAD]
+            if k + BAND_AHEAD < n:
+                later = _band_key(sigs, live[k + BAND_AHEAD], lo, hi)
+                ahead[k % BAND_AHEAD] = later
+                s = np.int64((later * MULT) >> np.uint64(32)) & mask
+                prefetch(slot_heads, s)
+                prefetch(slot_keys, s)
+            i = live[k]
+            s = np.int64((key * MULT) >> np.uint64(32)) & mask
+            while True:
+                head = slot_heads[s]
+                if head < 0:
+                    slot_keys[s] = key
+                    slot_heads[s] = k
+                    links[k] = -1
+                    break
+                if slot_keys[s] == key and _same_band(sigs, live[head], i, lo, hi):
+                    j = head
+                    while j >= 0:
+                        if count == out.shape[0]:
+                            return b, start
+                        out[count] = live[j] * codes_of + i
+                        count += 1
+                        j = links[j]
+                    links[k] = head
+                    slot_heads[s] = k
+                    break
+                s = (s + 1) & mask
+    return b1, count
+
+
 @nb.njit(**_OPTS)
 def first_ids(keys, start, table_keys, table_vals, out, next_id):
     """Ids of keys[start:] in an open-addressing table; unseen keys get the next ids in order. Stops

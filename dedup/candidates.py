@@ -57,13 +57,17 @@ def _pairs_within_runs(order: np.ndarray, run_starts: np.ndarray, run_lengths: n
     return order[left_pos], order[right_pos]
 
 
-def candidate_pairs(sigs: np.ndarray, *, threshold: float, bands: int | None = None, rows: int | None = None) -> np.ndarray:
+def candidate_pairs(sigs: np.ndarray, *, threshold: float, bands: int | None = None, rows: int | None = None,
+                    engine: str = "auto") -> np.ndarray:
     """Every pair of rows that share at least one LSH band, as an (m, 2) int64 array with i < j, sorted.
 
     Without ``bands``/``rows`` they are ``MinHashLSH(threshold, num_perm)``'s
     optimal parameters; the result is then exactly the set of pairs
     ``MinHashLSH.query`` would return. Rows with the empty signature (documents
-    without shingles) are never candidates.
+    without shingles) are never candidates. ``engine``: "numba" finds the rows
+    sharing a band with a compiled hash table per band (:func:`dedup.kernels.band_pairs`),
+    "numpy" by sorting each band's keys, "auto" takes numba once the kernels are in use
+    (or for large inputs); the pairs are the same.
     """
     docs, num_perm = sigs.shape
     if bands is None or rows is None:
@@ -73,6 +77,9 @@ def candidate_pairs(sigs: np.ndarray, *, threshold: float, bands: int | None = N
             f"The product of bands ({bands}) and rows ({rows}) must be at most num_perm ({num_perm})."
         )
     live = np.flatnonzero(~np.all(sigs == EMPTY, axis=1))
+    if kernels.use_kernels(kernels.when_loaded(engine), len(live) * bands):
+        codes = kernels.unique(kernels.band_pairs(sigs, live, bands=bands, rows=rows))
+        return np.stack((codes // docs, codes % docs), axis=1)
     live_sigs = sigs[live]
 
     def band_codes(band: int) -> np.ndarray:

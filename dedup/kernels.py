@@ -104,6 +104,7 @@ def _compile() -> None:
         sketch_rows=_jit.sketch_rows,
         tokenize=_jit.tokenize,
         first_ids=_jit.first_ids,
+        band_pairs=_jit.band_pairs,
         count_rows=_jit.count_rows,
         gather=_jit.gather,
         tfidf_norms=_jit.tfidf_norms,
@@ -454,6 +455,40 @@ def unique(values: np.ndarray) -> np.ndarray:
     return ordered[keep]
 
 
+def band_pairs(sigs: np.ndarray, live: np.ndarray, *, bands: int, rows: int, threads: int | None = None) -> np.ndarray:
+    """Codes ``i * len(sigs) + j`` of the pairs i < j of rows ``live`` (increasing) of ``sigs`` that share an LSH
+    band (columns ``b * rows`` to ``(b + 1) * rows``), a code per shared band, unsorted. Each thread works on its own
+    bands with its own hash table (twice as many slots as rows): no sorting of keys band by band."""
+    sigs = np.ascontiguousarray(sigs, dtype=np.uint32)
+    live = np.ascontiguousarray(live, dtype=np.int64)
+    slots = 1 << max(4, (2 * len(live)).bit_length())
+    lanes = max(1, min(threads or _threads(), bands))
+    cuts = [bands * t // lanes for t in range(lanes + 1)]
+    parts: list[np.ndarray] = [np.zeros(0, np.int64)] * lanes
+
+    def work(t: int) -> None:
+        keys, heads = np.empty(slots, dtype=np.uint64), np.empty(slots, dtype=np.int64)
+        links = np.empty(len(live), dtype=np.int64)
+        out = np.empty(max(1 << 12, 2 * len(live)), dtype=np.int64)
+        band, count = cuts[t], 0
+        while True:
+            band, count = _k("band_pairs")(sigs, live, rows, len(sigs), keys, heads, links, out, count, band, cuts[t + 1])
+            if band == cuts[t + 1]:
+                break
+            grown = np.empty(2 * len(out), dtype=np.int64)  # (full: the band it stopped before is done again)
+            grown[:count] = out[:count]
+            out = grown
+        parts[t] = out[:count]
+
+    if lanes == 1:
+        work(0)
+    else:
+        with ThreadPoolExecutor(lanes) as pool:
+            for f in [pool.submit(work, t) for t in range(lanes)]:
+                f.result()
+    return parts[0] if lanes == 1 else np.concatenate(parts)
+
+
 def doc_ranges(offsets: np.ndarray, entries: int) -> list[tuple[int, int]]:
     """Consecutive ranges (relative to ``offsets[0]``'s document) of the documents of ``offsets`` with
     about ``entries`` row entries each (at least one document each)."""
@@ -798,6 +833,7 @@ def warm_up(progress: Callable[[str], None] | None = None) -> None:
     tokenize_batch(["a.b c"], engine="numba")  # the word cache's kernels
     count_rows(ids, offsets)
     components(2, np.zeros(1, np.int64), np.ones(1, np.int64))
+    band_pairs(np.zeros((2, 2), np.uint32), np.arange(2, dtype=np.int64), bands=1, rows=2, threads=1)
     residual_sources(np.ones(1, np.uint32), np.array([0, 1], np.int64), np.ones(2, np.uint32), np.array([0, 1, 2], np.int64),
                      story=np.zeros(2, np.int32), owner=np.zeros(1, np.int64), owner_story=np.zeros(1, np.int32),
                      residual_signatures=np.zeros((1, 2), np.uint32), signatures=np.zeros((2, 2), np.uint32), bands=1,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from datasketch import MinHashLSH
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from dedup.candidates import candidate_pairs, lsh_params, query_pairs
@@ -37,20 +38,53 @@ docs_strategy = st.lists(st.lists(st.integers(0, len(VOCAB) - 1), max_size=25), 
 
 @settings(max_examples=40, deadline=None)
 @given(docs=docs_strategy, threshold=st.sampled_from([0.1, 0.3, 0.5, 0.8]), n=st.integers(1, 3),
-       threaded=st.booleans())
-def test_candidate_pairs_equal_minhashlsh(docs: list[list[int]], threshold: float, n: int, threaded: bool) -> None:
-    from dedup import candidates
+       engine=st.sampled_from(["numpy", "numpy threaded", "numba", "numba threaded"]))
+def test_candidate_pairs_equal_minhashlsh(docs: list[list[int]], threshold: float, n: int, engine: str) -> None:
+    from dedup import candidates, kernels
 
+    if engine.startswith("numba") and not kernels.available():
+        pytest.skip("numba not installed")
     sigs = signatures(shingle_batch(tokenize_batch(_corpus(docs)), n=n), num_perm=64)
-    limit = candidates._THREADED_DOCS
-    candidates._THREADED_DOCS = 0 if threaded else limit  # bands in threads (as for large corpora) or not
+    limit, threads = candidates._THREADED_DOCS, kernels._threads()
+    candidates._THREADED_DOCS = 0 if engine == "numpy threaded" else limit  # bands in threads (as for large corpora) or not
+    kernels.set_threads(2 if engine == "numba threaded" else 1)
     try:
-        found = candidate_pairs(sigs, threshold=threshold)
+        found = candidate_pairs(sigs, threshold=threshold, engine=engine.split()[0])
     finally:
         candidates._THREADED_DOCS = limit
+        kernels.set_threads(threads)
     got = {tuple(p) for p in found.tolist()}
     assert got == _reference(sigs, threshold)
     assert np.array_equal(found, np.unique(found, axis=0))  # sorted, no repeats
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.integers(2, 400), values=st.integers(1, 4), bands=st.integers(1, 6), width=st.integers(1, 3),
+       empty=st.integers(0, 5), threads=st.integers(1, 3), seed=st.integers(0, 2**32 - 1))
+@example(rows=400, values=1, bands=3, width=1, empty=2, threads=2, seed=0)  # (79,401 pairs a band: the buffers grow)
+def test_compiled_banding_finds_the_pairs_sorting_finds(rows: int, values: int, bands: int, width: int, empty: int,
+                                                        threads: int, seed: int) -> None:
+    """The compiled hash tables find the pairs that sorting each band's keys finds, with bands shared by thousands
+    of rows (few distinct values: the code buffers grow, a band is done again), empty rows and 1-3 threads."""
+    from dedup import kernels
+
+    if not kernels.available():
+        pytest.skip("numba not installed")
+    sigs = np.random.default_rng(seed).integers(0, values, size=(rows, bands * width + 1), dtype=np.uint32)
+    sigs[:empty] = EMPTY
+    expected = candidate_pairs(sigs, threshold=0.5, bands=bands, rows=width, engine="numpy")
+    before = kernels._threads()
+    kernels.set_threads(threads)
+    try:
+        found = candidate_pairs(sigs, threshold=0.5, bands=bands, rows=width, engine="numba")
+        codes = kernels.band_pairs(sigs, np.arange(empty, rows, dtype=np.int64), bands=bands, rows=width)
+    finally:
+        kernels.set_threads(before)
+    assert np.array_equal(found, expected)
+    # a code per band a pair shares
+    shared = sum(int(np.all(sigs[i, b * width:(b + 1) * width] == sigs[j, b * width:(b + 1) * width]))
+                 for i, j in expected.tolist() for b in range(bands))
+    assert len(codes) == shared
 
 
 @settings(max_examples=30, deadline=None)
