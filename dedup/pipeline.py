@@ -394,27 +394,21 @@ def _result(ids: list[str], confirmed: PairScores, stories: StoryAssignment) -> 
     labels = stories.labels.tolist()
     canon = stories.canonical.tolist()
     members: dict[int, list[str]] = {}
-    for i, lab in enumerate(labels):
-        members.setdefault(lab, []).append(ids[i])
+    for doc_id, lab in zip(ids, labels):
+        members.setdefault(lab, []).append(doc_id)
     clusters = [Cluster(id=ids[lab], canonical=ids[canon[lab]], members=tuple(m)) for lab, m in members.items()]
     kept = stories.labels[confirmed.left] == stories.labels[confirmed.right]
     pairs = [
-        Pair(ids[a], ids[b], round(float(j), 4), round(float(c), 4), round(float(k), 4), round(float(q), 4))
-        for a, b, j, c, k, q in zip(
-            confirmed.left[kept].tolist(),
-            confirmed.right[kept].tolist(),
-            confirmed.jaccard[kept],
-            confirmed.cosine[kept],
-            confirmed.containment[kept],
-            confirmed.numbers[kept],
-        )
+        Pair(ids[a], ids[b], round(j, 4), round(c, 4), round(k, 4), round(q, 4))
+        for a, b, j, c, k, q in zip(*(column[kept].tolist() for column in (
+            confirmed.left, confirmed.right, confirmed.jaccard, confirmed.cosine, confirmed.containment, confirmed.numbers)))
     ]
     return ClusterResult(
         ids=ids,
         clusters=clusters,
         pairs=pairs,
-        assignments={ids[i]: ids[lab] for i, lab in enumerate(labels)},
-        canonical={ids[i]: ids[canon[i]] for i in range(len(ids))},
+        assignments=dict(zip(ids, map(ids.__getitem__, labels))),
+        canonical=dict(zip(ids, map(ids.__getitem__, canon))),
         digests=frozenset(ids[i] for i in np.flatnonzero(stories.digests).tolist()),
     )
 

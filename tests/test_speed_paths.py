@@ -336,10 +336,15 @@ def test_bounds_that_pass_over_too_few_pairs_are_dropped(monkeypatch) -> None:
     assert (by_blocks.assignments, by_blocks.pairs, by_blocks.digests) == (kept.assignments, kept.pairs, kept.digests)
 
 
-def test_streamed_corpus_equals_one_batch() -> None:
+@pytest.mark.parametrize("spill_bytes, reserve_bytes", [(2000, 1 << 30), (1 << 40, 1 << 30), (1 << 40, 30_000), (1 << 40, 0)])
+def test_streamed_corpus_equals_one_batch(monkeypatch: pytest.MonkeyPatch, spill_bytes: int, reserve_bytes: int) -> None:
+    """A corpus prepared in chunks by workers equals one batch prepared in this process, whether its columns
+    are spilled to disk, held in their reserved arrays, outgrow them (then kept as parts), or have none."""
+    monkeypatch.setattr(parallel, "RESERVE_BYTES", reserve_bytes)
     docs = _docs(300)
     corpus = prepare_corpus(docs, shingle_size=3, num_perm=64, seed=1, strip_boilerplate=True, workers=2,
-                            chunk_docs=50, spill_bytes=2000)
+                            chunk_docs=50, spill_bytes=spill_bytes)
+    assert corpus.spilled == (spill_bytes == 2000)
     batch = pipeline.prepare(docs, pipeline.Options(num_perm=64), workers=1)
     try:
         assert list(corpus.tokens.vocab) == batch.tokens.vocab
@@ -365,6 +370,31 @@ def test_streamed_corpus_equals_one_batch() -> None:
                 assert np.array_equal(getattr(pipeline_scores, name), getattr(expected, name)), (engine, name)
     finally:
         corpus.close()
+
+
+def test_a_column_fills_its_reserved_array_then_parts_then_a_file(tmp_path) -> None:
+    """A column's values come back in order however they were held: in the array reserved at the first append
+    (returned without a copy), in parts once they outgrow it, in a file once spilled; an array that cannot be
+    reserved leaves parts."""
+    chunks = [np.arange(k * 10, k * 10 + 7, dtype=np.int64) for k in range(6)]
+    expected = np.concatenate(chunks).astype(np.int32)
+    for reserve, spill_after in ((4 * 100, None), (4 * 20, None), (4 * 100, 3), (1 << 62, None), (0, None)):
+        column = parallel._Column("c.int32", np.int32, reserve)
+        for k, chunk in enumerate(chunks):
+            if spill_after == k:
+                column.spill(str(tmp_path))
+            room = column.room(len(chunk)) if k % 2 else None
+            if room is not None:
+                room[:] = chunk
+            else:
+                column.append(chunk)
+        assert column.length == len(expected)
+        got = column.finish()
+        assert np.array_equal(np.asarray(got), expected), (reserve, spill_after)
+        if reserve == 4 * 100 and spill_after is None:
+            assert got.base is not None and got.base.size == 100  # (the reserved array itself: no copy)
+        if isinstance(got, parallel.DiskArray):
+            got.close()
 
 
 def test_prepare_with_workers_equals_in_process() -> None:
