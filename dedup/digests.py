@@ -8,20 +8,48 @@ import numpy as np
 from dedup import kernels
 from dedup.candidates import lsh_params
 from dedup.clusters import components
-from dedup.confirm import PairScores
+from dedup.confirm import PairScores, gather_rows
 from dedup.fingerprint import signatures
 from dedup.shingle import ShingleBatch, longest_run, shingle_sequence
 from dedup.tokenize import _UNSPACED_RUN, TokenBatch, concat_offsets
 
 
+_RESIDUAL_CODES = 1 << 22  # shingles of suspects and their partners worked on at once by _residuals (32 MB of codes)
+
+
 def _residuals(shingles: ShingleBatch, suspects: np.ndarray, partners: list[np.ndarray]) -> ShingleBatch:
-    """For each suspect, its shingles that none of its confirmed partners has."""
-    parts = []
-    for doc, mates in zip(suspects.tolist(), partners):
-        explained = np.concatenate([shingles.doc(int(m)) for m in mates])
-        parts.append(np.setdiff1d(shingles.doc(doc), explained, assume_unique=False))
+    """For each suspect, its shingles that none of its confirmed partners has (sorted, as its row).
+
+    Suspects are taken a batch at a time: each shingle of a suspect or of one of its partners becomes a code
+    (its suspect's number, then the hash), and a suspect's codes that no partner's code equals are kept
+    (one sort and one search for the batch, instead of a set difference per suspect)."""
+    parts: list[np.ndarray] = []
+    sizes = np.zeros(len(suspects), dtype=np.int64)
+    row_sizes = shingles.sizes()
+    cost = row_sizes[suspects] + np.array([row_sizes[m].sum() for m in partners], dtype=np.int64)
+    start = 0
+    while start < len(suspects):
+        stop = start + 1 + int(np.searchsorted(np.cumsum(cost[start + 1 :]), _RESIDUAL_CODES - cost[start], side="right"))
+        count = np.arange(stop - start, dtype=np.uint64)
+        own, own_offsets = gather_rows(shingles.hashes, shingles.offsets, suspects[start:stop])
+        own_owner = np.repeat(count, np.diff(own_offsets))
+        mates = np.concatenate(partners[start:stop])
+        theirs, their_offsets = gather_rows(shingles.hashes, shingles.offsets, mates)
+        their_owner = np.repeat(np.repeat(count, [len(m) for m in partners[start:stop]]), np.diff(their_offsets))
+        own_codes, their_codes = _codes(own, own_owner), kernels.unique(_codes(theirs, their_owner))
+        keep = np.ones(len(own_codes), dtype=bool)
+        if len(their_codes):
+            keep = their_codes[np.minimum(np.searchsorted(their_codes, own_codes), len(their_codes) - 1)] != own_codes
+        parts.append(np.asarray(own)[keep])
+        sizes[start:stop] = np.bincount(own_owner[keep].astype(np.int64), minlength=stop - start)
+        start = stop
     hashes = np.concatenate(parts) if parts else np.zeros(0, np.uint32)
-    return ShingleBatch(hashes=hashes.astype(np.uint32), offsets=concat_offsets([len(p) for p in parts]))
+    return ShingleBatch(hashes=hashes.astype(np.uint32), offsets=concat_offsets(sizes.tolist()))
+
+
+def _codes(hashes: np.ndarray, owners: np.ndarray) -> np.ndarray:
+    """Each shingle hash with its owner's number above it, as one sortable uint64."""
+    return (owners << np.uint64(32)) | np.asarray(hashes, dtype=np.uint64)
 
 
 def find_digests(

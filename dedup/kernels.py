@@ -439,7 +439,8 @@ def sketch_rows(token_ids: np.ndarray, token_offsets: np.ndarray, token_hashes: 
     return out
 
 
-_RESIDUAL_BITS = 26  # bits of the residual hashes' prefilter (8 MB)
+_RESIDUAL_BITS = 26  # most bits of the residual hashes' prefilter (8 MB)
+_RESIDUAL_MIN_BITS = 20  # fewest (128 KB)
 _SCAN_ENTRIES = 1 << 23  # shingles per block of a scan over every document (32 MB; read at once when on disk)
 
 
@@ -514,8 +515,11 @@ def residual_sources(
     order = np.argsort(residuals, kind="stable")
     res_hashes = np.ascontiguousarray(residuals[order], dtype=np.uint32)
     res_rows = row_of[order]
-    shift = 32 - _RESIDUAL_BITS
-    bitmap = np.zeros(1 << (_RESIDUAL_BITS - 6), dtype=np.uint64)
+    # (About one bit in 64 set: a bitmap of a few residual rows stays in the processor's cache while every shingle
+    # is looked up in it, 20k articles: 44 -> 24 ms.)
+    bits = min(_RESIDUAL_BITS, max(_RESIDUAL_MIN_BITS, (64 * len(res_hashes)).bit_length()))
+    shift = 32 - bits
+    bitmap = np.zeros(1 << (bits - 6), dtype=np.uint64)
     tops = res_hashes.astype(np.uint64) >> np.uint64(shift)
     np.bitwise_or.at(bitmap, tops >> np.uint64(6), np.uint64(1) << (tops & np.uint64(63)))
     bucket_bits = min(24, max(8, len(res_hashes).bit_length()))  # about one hash per bucket

@@ -150,8 +150,10 @@ def test_residual_scan_equals_lsh_query_and_intersections(docs, residual_docs, d
                 threshold=threshold, candidates=candidates)
     plain = _plain_residual_sources(residuals, shingles, story=story, owner=owner, owner_story=owner_story,
                                     res_sigs=res_sigs, sigs=sigs, threshold=threshold, candidates=candidates)
+    bits = data.draw(st.sampled_from([7, 12, 20, 26]))  # (the prefilter's size: dense or sparse)
     for engine in ("numpy", "numba"):
-        common, doc = residual_sources(residuals, shingles, engine=engine, **args)
+        with mock.patch.object(kernels, "_RESIDUAL_MIN_BITS", bits), mock.patch.object(kernels, "_RESIDUAL_BITS", bits):
+            common, doc = residual_sources(residuals, shingles, engine=engine, **args)
         assert np.array_equal(common, plain[0]), engine
         assert np.array_equal(doc, plain[1]), engine
     # Spilled shingles (a DiskArray), scanned in blocks of a few documents read from the file.
@@ -166,6 +168,35 @@ def test_residual_scan_equals_lsh_query_and_intersections(docs, residual_docs, d
             disk.close()
         assert np.array_equal(common, plain[0])
         assert np.array_equal(doc, plain[1])
+
+
+@settings(max_examples=100, deadline=None)
+@given(_DOCS, st.data())
+def test_residuals_are_each_suspects_shingles_its_partners_lack(docs, data: st.DataObject) -> None:
+    """The residual rows, a batch of suspects at a time (in memory or read from a spilled file), are the plain
+    set differences of each suspect's shingles and its partners'."""
+    from dedup import digests
+
+    shingles = _shingles(docs)
+    n = len(docs)
+    suspects = np.array(data.draw(st.lists(st.integers(0, n - 1), max_size=6, unique=True)), dtype=np.int64)
+    partners = [np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=4)), dtype=np.int64)
+                for _ in suspects]
+    expected = [np.setdiff1d(shingles.doc(int(d)), np.concatenate([shingles.doc(int(m)) for m in mates]))
+                for d, mates in zip(suspects.tolist(), partners)]
+    with tempfile.TemporaryDirectory() as tmp, \
+            mock.patch.object(digests, "_RESIDUAL_CODES", data.draw(st.sampled_from([1, 30, 1 << 22]))):
+        path = os.path.join(tmp, "shingles.u32")
+        shingles.hashes.astype(np.uint32).tofile(path)
+        disk = DiskArray(path, np.uint32, len(shingles.hashes))
+        try:
+            for held in (shingles, ShingleBatch(hashes=disk, offsets=shingles.offsets)):
+                got = digests._residuals(held, suspects, partners)
+                assert len(got) == len(suspects)
+                for k, want in enumerate(expected):
+                    assert got.doc(k).dtype == np.uint32 and np.array_equal(got.doc(k), want)
+        finally:
+            disk.close()
 
 
 def _bits(words: np.ndarray) -> np.ndarray:
