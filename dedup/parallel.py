@@ -541,8 +541,8 @@ def prepare_corpus(
     """Read and prepare every document of ``docs`` (see the module docstring).
 
     ``workers``: processes for normalising and fingerprinting (None: one per
-    CPU; 1: all in this process). A corpus of a single chunk is always done
-    in this process. ``progress`` is told of a long wait (see :func:`dedup.kernels.warm_up`).
+    CPU; 1: all in this process). A corpus smaller than one chunk is always
+    done in this process. ``progress`` is told of a long wait (see :func:`dedup.kernels.warm_up`).
     """
     workers = (os.cpu_count() or 1) if workers is None else max(1, int(workers))
     chunk_docs = CHUNK_DOCS if chunk_docs is None else chunk_docs
@@ -552,9 +552,11 @@ def prepare_corpus(
     started = time.perf_counter()
     chunks = _chunks(docs, ids, dates, chunk_docs, clock)
     first = next(chunks, None)
-    second = next(chunks, None) if first is not None else None
-    # A corpus of one chunk stays on the numpy path unless it is large (no numba import for a few documents).
-    big = second is not None and kernels.available()
+    # A corpus that is not one full chunk stays on the numpy path in this process, unless it is large (no numba
+    # import for a few documents); a full first chunk is taken as the start of a larger corpus (the workers start
+    # without waiting for the second: the result is the same).
+    several = first is not None and len(first) == chunk_docs
+    big = several and kernels.available()
     engine = "numba" if big else "auto"
     merger = _Merger(num_perm, SPILL_BYTES if spill_bytes is None else spill_bytes, tmpdir, use_numba=big)
     args = (strip_boilerplate, shingle_size, num_perm, seed, engine)
@@ -562,16 +564,14 @@ def prepare_corpus(
     try:
         if big:  # (compile or load every kernel now, before forking workers; the first time, build them ahead of time)
             kernels.warm_up(progress)
-        if second is None or workers == 1:
-            for chunk in (c for c in (first, second) if c is not None):
-                merger.add(prepare_chunk(chunk, *args))
-            for chunk in chunks:
+        if not several or workers == 1:
+            for chunk in _prepend((first,), chunks):
                 merger.add(prepare_chunk(chunk, *args))
         else:
             pool = multiprocessing.get_context("fork").Pool(workers, initializer=start_worker)
             pending: collections.deque = collections.deque()
             waited = 0.0
-            for chunk in _prepend((first, second), chunks):
+            for chunk in _prepend((first,), chunks):
                 pending.append(pool.apply_async(prepare_chunk, (chunk, *args)))
                 while len(pending) >= 2 * workers:
                     t = time.perf_counter()
