@@ -170,13 +170,15 @@ def gather(values, starts, out_offsets, out, r0, r1):
             out[t + i] = values[s + i]
 
 @nb.njit(**_OPTS)
-def count_rows(ids, offsets, rank, columns, out_ids, out_counts, uniq, d0, d1):
+def count_rows(ids, offsets, rank, columns, out_ids, out_counts, uniq, packed, d0, d1):
     """Each document's distinct columns, sorted, at ``out_ids[offsets[d]:]`` with their counts (``uniq[d]`` of
     them): the rows of a canonical CSR count matrix. Token id ``t`` is column ``columns[rank[t]]`` (``columns``
-    sorted and distinct): a document's ranks are counted and marked in a bitmap, which is read in order (no sort)."""
+    sorted and distinct): a document's ranks are counted and marked in a bitmap, which is read in order (no sort).
+    ``packed``: the rows are written one after the other from ``out_ids[offsets[d0]]`` on instead (no gaps)."""
     size = columns.shape[0]
     held = np.zeros(size, dtype=np.int64)
     marks = np.zeros((size + 63) >> 6, dtype=np.uint64)
+    at = offsets[d0]
     for d in range(d0, d1):
         lo = offsets[d]
         hi = offsets[d + 1]
@@ -190,17 +192,19 @@ def count_rows(ids, offsets, rank, columns, out_ids, out_counts, uniq, d0, d1):
             first = min(first, w)
             last = max(last, w)
         n = 0
+        start = at if packed else lo
         for w in range(first, last + 1):
             x = marks[w]
             while x:
                 r = w * 64 + np.int64(trailing_zeros(x))
-                out_ids[lo + n] = columns[r]
-                out_counts[lo + n] = held[r]
+                out_ids[start + n] = columns[r]
+                out_counts[start + n] = held[r]
                 held[r] = 0
                 n += 1
                 x &= x - np.uint64(1)
             marks[w] = 0
         uniq[d] = n
+        at += n
 
 
 @nb.njit(**_OPTS)

@@ -127,13 +127,15 @@ class CountRows:
 
     @classmethod
     def of(cls, tokens: TokenBatch, *, columns: int | None = None, engine: str = "auto",
-           labels: np.ndarray | None = None) -> CountRows:
+           labels: np.ndarray | None = None, out: tuple[np.ndarray, np.ndarray] | None = None) -> CountRows:
         """The count rows of every document of ``tokens``; ``labels``: the column of each token id (distinct; by
-        default the id itself), e.g. its corpus-wide id when ``tokens`` is numbered by a chunk."""
+        default the id itself), e.g. its corpus-wide id when ``tokens`` is numbered by a chunk. ``out``: arrays
+        (int32, uint32) with room for every token that the compiled path writes the rows into (see
+        :func:`dedup.kernels.count_rows`; the rows are then views of them)."""
         ids, offsets = gather_rows(tokens.ids, tokens.offsets, np.arange(len(tokens), dtype=np.int64))
         if kernels.use_kernels(engine, len(ids)):  # (count_matrix's arrays, without making the matrix)
-            indptr, indices, data = kernels.count_rows(ids, offsets, columns=labels)
-            return cls(indices=indices, counts=data.astype(np.uint32), offsets=indptr)
+            indptr, indices, data = kernels.count_rows(ids, offsets, columns=labels, counts_dtype=np.uint32, out=out)
+            return cls(indices=indices, counts=data, offsets=indptr)
         if labels is not None:
             tokens = TokenBatch(ids=np.asarray(labels)[ids], offsets=offsets, vocab=[], hashes=tokens.hashes)
         matrix = count_matrix(tokens, columns=columns, engine=engine)

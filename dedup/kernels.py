@@ -240,10 +240,13 @@ def gather(values: np.ndarray, starts: np.ndarray, out_offsets: np.ndarray) -> n
     return out
 
 
-def count_rows(ids: np.ndarray, offsets: np.ndarray, *, columns: np.ndarray | None = None,
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def count_rows(ids: np.ndarray, offsets: np.ndarray, *, columns: np.ndarray | None = None, counts_dtype: type = np.float64,
+               out: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(indptr, indices, data) of the canonical CSR matrix of token counts, one row per document. Token id ``t``
-    is column ``columns[t]`` (distinct columns; default: ``t`` itself)."""
+    is column ``columns[t]`` (distinct columns; default: ``t`` itself). The counts are of ``counts_dtype``
+    (float64 or uint32). ``out``: arrays (int32, and of that dtype) with room for ``len(ids)`` entries that the
+    rows are written into, in one pass on this thread (indices and data are then their first entries); else
+    the documents are split across threads and their rows packed afterwards."""
     docs = len(offsets) - 1
     ids = np.ascontiguousarray(ids, dtype=np.int32)
     if columns is None:  # (every id below the largest: the identity)
@@ -256,15 +259,22 @@ def count_rows(ids: np.ndarray, offsets: np.ndarray, *, columns: np.ndarray | No
             raise ValueError("count_rows needs distinct columns")
         rank = np.empty(len(order), dtype=np.int64)
         rank[order] = np.arange(len(order), dtype=np.int64)
-    out_ids = np.empty(len(ids), dtype=np.int32)
-    out_counts = np.empty(len(ids), dtype=np.float64)
     uniq = np.zeros(docs, dtype=np.int64)
-    ranges = _ranges(np.diff(offsets) + 1, _threads())
-    _run(_k("count_rows"), ranges, ids, offsets, rank, sorted_columns, out_ids, out_counts, uniq)
     indptr = np.zeros(docs + 1, dtype=np.int64)
+    if out is not None:
+        out_ids, out_counts = out
+        if len(out_ids) < len(ids) or len(out_counts) < len(ids) or out_counts.dtype != np.dtype(counts_dtype):
+            raise ValueError(f"count_rows needs out arrays of {len(ids)} entries, the counts of {np.dtype(counts_dtype)}")
+        _k("count_rows")(ids, offsets, rank, sorted_columns, out_ids, out_counts, uniq, True, 0, docs)
+        np.cumsum(uniq, out=indptr[1:])
+        return indptr, out_ids[: indptr[-1]], out_counts[: indptr[-1]]
+    out_ids = np.empty(len(ids), dtype=np.int32)
+    out_counts = np.empty(len(ids), dtype=counts_dtype)
+    ranges = _ranges(np.diff(offsets) + 1, _threads())
+    _run(_k("count_rows"), ranges, ids, offsets, rank, sorted_columns, out_ids, out_counts, uniq, False)
     np.cumsum(uniq, out=indptr[1:])
     indices = np.empty(int(indptr[-1]), dtype=np.int32)
-    data = np.empty(int(indptr[-1]), dtype=np.float64)
+    data = np.empty(int(indptr[-1]), dtype=counts_dtype)
     _run(_k("compact"), ranges, out_ids, offsets, uniq, indices, indptr)
     _run(_k("compact"), ranges, out_counts, offsets, uniq, data, indptr)
     return indptr, indices, data
@@ -836,6 +846,8 @@ def warm_up(progress: Callable[[str], None] | None = None) -> None:
 
     tokenize_batch(["a.b c"], engine="numba")  # the word cache's kernels
     count_rows(ids, offsets)
+    count_rows(ids, offsets, columns=np.arange(1, dtype=np.int64), counts_dtype=np.uint32,  # (a chunk's, as merged)
+               out=(np.empty(4, np.int32), np.empty(4, np.uint32)))
     components(2, np.zeros(1, np.int64), np.ones(1, np.int64))
     band_pairs(np.zeros((2, 2), np.uint32), np.arange(2, dtype=np.int64), bands=1, rows=2, threads=1)
     residual_sources(np.ones(1, np.uint32), np.array([0, 1], np.int64), np.ones(2, np.uint32), np.array([0, 1, 2], np.int64),

@@ -254,13 +254,23 @@ class _Column:
             self.parts.append(values)
         self.length += values.size
 
+    def fits(self, size: int) -> bool:
+        """Whether the next ``size`` values can be written in place (see :meth:`room`)."""
+        return self.handle is None and self._reserved(size) and self.length + size <= len(self.whole)  # type: ignore[arg-type]
+
     def room(self, size: int) -> np.ndarray | None:
         """The next ``size`` values of the column to be written in place (they are appended), or None where
         they cannot be (on disk, or past the reservation): then :meth:`append` them."""
-        if self.handle is not None or not self._reserved(size) or self.length + size > len(self.whole):  # type: ignore[arg-type]
+        if not self.fits(size):
             return None
         self.length += size
         return self.whole[self.length - size : self.length]  # type: ignore[index]
+
+    def give_back(self, size: int) -> None:
+        """Return the last ``size`` values of the last :meth:`room` unwritten."""
+        if size < 0 or size > self.length or self.whole is None:
+            raise ValueError("give_back returns part of the last room")
+        self.length -= size
 
     def _reserved(self, size: int) -> bool:
         """Whether there is a reserved array (made at the first append, when ``size`` values fit in it)."""
@@ -443,10 +453,19 @@ class _Merger:
             self.token_ids.append(gids[local].astype(np.int32))
         self.token_lengths.append(np.diff(part["offsets"]))  # type: ignore[arg-type]
         # Count rows need the global ids (their order is the TF-IDF column order), so they are built here.
-        rows = CountRows.of(TokenBatch(ids=part["ids"], offsets=part["offsets"], vocab=[], hashes=gids),  # type: ignore[arg-type]
-                            columns=size, labels=gids, engine="numba" if self.use_numba else "numpy")
-        self.count_ids.append(rows.indices)
-        self.count_values.append(rows.counts)
+        # (On the compiled path the rows are written in place when room for every token fits; the room they
+        # do not take is given back.)
+        room = len(local)
+        placed = self.use_numba and self.count_ids.fits(room) and self.count_values.fits(room)
+        out = (self.count_ids.room(room), self.count_values.room(room)) if placed else None
+        rows = CountRows.of(TokenBatch(ids=local, offsets=part["offsets"], vocab=[], hashes=gids),  # type: ignore[arg-type]
+                            columns=size, labels=gids, engine="numba" if self.use_numba else "numpy", out=out)  # type: ignore[arg-type]
+        if placed:
+            self.count_ids.give_back(room - len(rows.indices))
+            self.count_values.give_back(room - len(rows.counts))
+        else:
+            self.count_ids.append(rows.indices)
+            self.count_values.append(rows.counts)
         self.count_sizes.append(np.diff(rows.offsets))
         self.shingles.append(part["shingles"])  # type: ignore[arg-type]
         self.shingle_sizes.append(np.diff(part["shingle_offsets"]))  # type: ignore[arg-type]

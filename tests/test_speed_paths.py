@@ -395,6 +395,41 @@ def test_a_column_fills_its_reserved_array_then_parts_then_a_file(tmp_path) -> N
             assert got.base is not None and got.base.size == 100  # (the reserved array itself: no copy)
         if isinstance(got, parallel.DiskArray):
             got.close()
+    column = parallel._Column("c.int32", np.int32, 4 * 100)
+    column.room(10)[:] = np.arange(10)
+    column.give_back(4)  # (the room a kernel did not take)
+    column.append(np.array([99]))
+    assert column.finish().tolist() == [0, 1, 2, 3, 4, 5, 99]
+    with pytest.raises(ValueError):
+        parallel._Column("c.int32", np.int32, 0).give_back(1)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 40), max_size=30), min_size=1, max_size=12), st.randoms(use_true_random=False))
+def test_count_rows_written_in_place_equal_the_threaded_rows(docs: list[list[int]], rnd) -> None:
+    """Count rows written in one pass into given arrays (as a chunk is merged into its columns) equal the rows
+    made across threads and packed afterwards, counts as uint32 or float64; arrays too small are refused."""
+    if not kernels.available():
+        pytest.skip("numba not installed")
+    ids = np.array([t for doc in docs for t in doc], dtype=np.int32)
+    offsets = np.cumsum([0] + [len(doc) for doc in docs]).astype(np.int64)
+    columns = np.array(rnd.sample(range(1000), 41), dtype=np.int64)
+    before = kernels._threads()
+    kernels.set_threads(2)
+    try:
+        expected = kernels.count_rows(ids, offsets, columns=columns)
+    finally:
+        kernels.set_threads(before)
+    for dtype in (np.uint32, np.float64):
+        out = (np.full(len(ids) + 3, -1, dtype=np.int32), np.zeros(len(ids) + 3, dtype=dtype))
+        indptr, indices, data = kernels.count_rows(ids, offsets, columns=columns, counts_dtype=dtype, out=out)
+        assert np.array_equal(indptr, expected[0]) and np.array_equal(indices, expected[1])
+        assert np.array_equal(data, expected[2]) and data.dtype == dtype
+        assert np.shares_memory(indices, out[0]) or len(indices) == 0
+    if len(ids):
+        with pytest.raises(ValueError):
+            kernels.count_rows(ids, offsets, columns=columns, counts_dtype=np.uint32,
+                               out=(np.empty(len(ids) - 1, np.int32), np.empty(len(ids), np.uint32)))
 
 
 def test_prepare_with_workers_equals_in_process() -> None:
