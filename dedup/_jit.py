@@ -547,28 +547,50 @@ def _thousands(cps, q, hi, classes):
             and (q + 4 == hi or not classes[cps[q + 4]] & WORD))
 
 
-@nb.njit(**_OPTS)
-def _emit(keys, starts, ends, at, key, start, end):
-    keys[at] = _fmix64(key)
-    starts[at] = start
-    ends[at] = end
+@nb.njit(inline="always", **_OPTS)
+def _token_id(key, start, end, table_keys, table_ids, first_keys, first_starts, first_ends, next_id):
+    """(The id of the token whose characters hash to ``key``, the next id): a key not in the table (open
+    addressing, as ``first_ids`` fills it) gets the next id, and its span ``start:end`` is kept as its first
+    occurrence's; the id is -1 when the ids are all taken (``first_keys`` is full)."""
+    key = _fmix64(key)
+    mask = table_keys.shape[0] - 1
+    pos = np.int64(key & np.uint64(mask))
+    while True:
+        v = table_ids[pos]
+        if v < 0:
+            if next_id >= first_keys.shape[0]:
+                return -1, next_id
+            table_keys[pos] = key
+            table_ids[pos] = next_id
+            first_keys[next_id] = key
+            first_starts[next_id] = start
+            first_ends[next_id] = end
+            return next_id, next_id + 1
+        if table_keys[pos] == key:
+            return v, next_id
+        pos = (pos + 1) & mask
 
 
 @nb.njit(**_OPTS)
-def tokenize(cps, doc_starts, classes, keys, starts, ends, counts, d0, d1):
+def tokenize(cps, doc_starts, classes, table_keys, table_ids, first_keys, first_starts, first_ends, ids, counts, n,
+             next_id, d0, d1):
     """Split documents d0..d1-1 (code points cps[doc_starts[d]:doc_starts[d+1]]) as tokenize.tokens()
-    does, writing their tokens one after the other from index 0 (the buffers hold as many entries as
-    the documents have characters): a 64-bit key of each token's characters and its span in ``cps``.
+    does, writing the id of each token from ``ids[n]`` on (``ids`` holds as many entries as the documents have
+    characters): tokens are numbered 0, 1, ... in order of first occurrence by a 64-bit key of their characters
+    (see _token_id; ``next_id`` ids are taken already), and the key and span in ``cps`` of each id's first
+    occurrence are kept. Returns (the document reached, the tokens written, the next id): when the ids run out,
+    it stops before the document it was splitting, whose ids are taken back (the caller makes the table larger,
+    with the ``next_id`` returned, and goes on from that document).
 
     The characters tokens() deletes first (abbreviation dots, thousands commas) are neither letters nor
     digits: they are looked at only where they would end a token. An abbreviation is found where it starts
     (at a letter, or after one of its dots), before any of its dots is reached; where ``tokens()``' regex
     resumes after one, so does the search here (``done``)."""
-    n = 0
     for d in range(d0, d1):
         lo = doc_starts[d]
         hi = doc_starts[d + 1]
         first = n
+        taken = next_id
         a0 = lo  # the last abbreviation found: its dots are a0 + 1, a0 + 3, ... before ``done``
         done = lo
         p = lo
@@ -587,7 +609,11 @@ def tokenize(cps, doc_starts, classes, keys, starts, ends, counts, d0, d1):
                     if classes[cps[q]] & UNSPACED:
                         if prev >= 0:
                             key = (FNV_OFFSET ^ np.uint64(cps[prev])) * FNV_PRIME
-                            _emit(keys, starts, ends, n, (key ^ np.uint64(cps[q])) * FNV_PRIME, prev, q + 1)
+                            t, next_id = _token_id((key ^ np.uint64(cps[q])) * FNV_PRIME, prev, q + 1, table_keys,
+                                                   table_ids, first_keys, first_starts, first_ends, next_id)
+                            if t < 0:
+                                return d, first, taken
+                            ids[n] = t
                             n += 1
                         prev = q
                         live += 1
@@ -600,7 +626,11 @@ def tokenize(cps, doc_starts, classes, keys, starts, ends, counts, d0, d1):
                     else:
                         break
                 if live == 1:
-                    _emit(keys, starts, ends, n, (FNV_OFFSET ^ np.uint64(cps[p])) * FNV_PRIME, p, p + 1)
+                    t, next_id = _token_id((FNV_OFFSET ^ np.uint64(cps[p])) * FNV_PRIME, p, p + 1, table_keys, table_ids,
+                                           first_keys, first_starts, first_ends, next_id)
+                    if t < 0:
+                        return d, first, taken
+                    ids[n] = t
                     n += 1
                 p = q
                 continue
@@ -627,10 +657,14 @@ def tokenize(cps, doc_starts, classes, keys, starts, ends, counts, d0, d1):
                     q += 1
                 else:
                     break
-            _emit(keys, starts, ends, n, key, p, q)
+            t, next_id = _token_id(key, p, q, table_keys, table_ids, first_keys, first_starts, first_ends, next_id)
+            if t < 0:
+                return d, first, taken
+            ids[n] = t
             n += 1
             p = q
         counts[d] = n - first
+    return d1, n, next_id
 
 
 @nb.njit(**_OPTS)

@@ -29,8 +29,6 @@ if TYPE_CHECKING:
 # enough, and it avoids importing numba for small inputs.
 MIN_TOKENS = 200_000
 MIN_PAIRS = 20_000
-# Characters per group of documents the tokenizer works on at a time.
-TOKENIZE_GROUP = 1 << 18
 SKETCH_WORDS = 24  # uint64 words of a sketch: 1,024 shingle buckets then 512 token buckets (dedup.bandmirror)
 TOKEN_SKETCH_BUCKETS = 2048  # buckets of the batch scorer's token sketches (_jit.TOKEN_SKETCH_SHIFT)
 TOKEN_SKETCH_WORDS = TOKEN_SKETCH_BUCKETS // 64
@@ -179,57 +177,52 @@ def shingle_minhash(
     return hashes, new_offsets, sigs
 
 
-def tokenize(
-    cps: np.ndarray, doc_starts: np.ndarray, classes: np.ndarray, *, threads: int | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Tokens of documents given as code points (``cps[doc_starts[d]:doc_starts[d+1]]``), split as
-    :func:`dedup.tokenize.tokens` splits them: (64-bit key of each token's characters, start, stop
-    of its span in ``cps``, per-document offsets).
+class Tokens(NamedTuple):
+    """What :func:`tokenize` gives: each token's id (numbered in order of first occurrence), the documents'
+    offsets in ``ids``, and per id the key of its characters and the span of its first occurrence in the code
+    points."""
 
-    Documents are split in groups of about ``TOKENIZE_GROUP`` characters, each worked on in small
-    buffers that are reused (allocating buffers as large as a whole batch costs more than the work)."""
+    ids: np.ndarray  # int32
+    offsets: np.ndarray  # int64, documents + 1
+    keys: np.ndarray  # uint64 per id
+    starts: np.ndarray  # int64 per id
+    stops: np.ndarray  # int64 per id
+
+
+def tokenize(cps: np.ndarray, doc_starts: np.ndarray, classes: np.ndarray, *, slots: int | None = None) -> Tokens:
+    """The tokens of documents given as code points (``cps[doc_starts[d]:doc_starts[d+1]]``), split as
+    :func:`dedup.tokenize.tokens` splits them and numbered as they come, in one pass (see ``_jit.tokenize``).
+
+    The ids are found in a hash table of ``slots`` (default: from the number of characters) that doubles
+    whenever half full: the document being split then is split again."""
     docs = len(doc_starts) - 1
+    ids = np.empty(int(doc_starts[-1]), dtype=np.int32)
     counts = np.zeros(docs, dtype=np.int64)
+    if slots is None:  # (a chunk of a thousand articles has some 30,000 distinct tokens)
+        slots = 1 << max(10, min(17, (len(cps) // 8).bit_length()))
+    table = _token_table(slots, np.zeros(0, dtype=np.uint64))
+    d, n, next_id = 0, 0, 0
+    while True:
+        d, n, next_id = _k("tokenize")(cps, doc_starts, classes, *table, ids, counts, n, next_id, d, docs)
+        if d == docs:
+            break
+        slots *= 2
+        table = _token_table(slots, table[2][:next_id], table)
     offsets = np.zeros(docs + 1, dtype=np.int64)
-    if int(doc_starts[-1]) <= TOKENIZE_GROUP:  # one group (e.g. one article): no split, no threads, no copies
-        keys, starts, stops = _tokenize_group(cps, doc_starts, classes, counts, 0, docs, int(doc_starts[-1]))
-        np.cumsum(counts, out=offsets[1:])
-        return keys, starts, stops, offsets
-    groups = doc_ranges(doc_starts, TOKENIZE_GROUP)
-    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = [None] * len(groups)  # type: ignore[list-item]
-
-    def work(mine: list[int]) -> None:
-        size = max(int(doc_starts[groups[g][1]] - doc_starts[groups[g][0]]) for g in mine)
-        buffers = (np.empty(size, dtype=np.uint64), np.empty(size, dtype=np.int64), np.empty(size, dtype=np.int64))
-        # (reused by this lane's groups)
-        for g in mine:
-            keys, starts, stops = _tokenize_group(cps, doc_starts, classes, counts, *groups[g], size, buffers)
-            parts[g] = (keys.copy(), starts.copy(), stops.copy())
-
-    lanes = max(1, min(threads or _threads(), len(groups)))
-    if lanes == 1:
-        work(list(range(len(groups))))
-    else:
-        with ThreadPoolExecutor(lanes) as pool:
-            for f in [pool.submit(work, list(range(t, len(groups), lanes))) for t in range(lanes)]:
-                f.result()
     np.cumsum(counts, out=offsets[1:])
-    keys, starts, stops = (np.concatenate(column) for column in zip(*parts))
-    return keys, starts, stops, offsets
+    return Tokens(ids[:n], offsets, table[2][:next_id], table[3][:next_id], table[4][:next_id])
 
 
-def _tokenize_group(
-    cps: np.ndarray, doc_starts: np.ndarray, classes: np.ndarray, counts: np.ndarray, lo: int, hi: int, size: int,
-    buffers: tuple[np.ndarray, ...] | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(keys, starts, stops) of documents ``lo:hi`` (views of ``buffers``, or of new ones of ``size`` characters);
-    sets their ``counts``."""
-    if buffers is None:
-        buffers = (np.empty(size, dtype=np.uint64), np.empty(size, dtype=np.int64), np.empty(size, dtype=np.int64))
-    keys, starts, stops = buffers
-    _k("tokenize")(cps, doc_starts, classes, keys, starts, stops, counts, lo, hi)
-    n = int(counts[lo:hi].sum())
-    return keys[:n], starts[:n], stops[:n]
+def _token_table(slots: int, keys: np.ndarray, old: tuple[np.ndarray, ...] | None = None) -> tuple[np.ndarray, ...]:
+    """An empty table of ``slots`` for :func:`tokenize` (keys, ids; the first occurrences' keys, starts and
+    stops, for up to half as many ids), holding ``keys`` as ids 0, 1, ... (with their spans from ``old``)."""
+    table = (np.zeros(slots, dtype=np.uint64), np.full(slots, -1, dtype=np.int64), np.empty(slots // 2, dtype=np.uint64),
+             np.empty(slots // 2, dtype=np.int64), np.empty(slots // 2, dtype=np.int64))
+    if len(keys):
+        _k("first_ids")(keys, 0, table[0], table[1], np.empty(len(keys), dtype=np.int64), 0)
+        for new, was in zip(table[2:], old[2:]):  # type: ignore[index]
+            new[: len(keys)] = was[: len(keys)]
+    return table
 
 
 def gather(values: np.ndarray, starts: np.ndarray, out_offsets: np.ndarray) -> np.ndarray:
@@ -278,22 +271,6 @@ def count_rows(ids: np.ndarray, offsets: np.ndarray, *, columns: np.ndarray | No
     _run(_k("compact"), ranges, out_ids, offsets, uniq, indices, indptr)
     _run(_k("compact"), ranges, out_counts, offsets, uniq, data, indptr)
     return indptr, indices, data
-
-
-def first_occurrence_ids(keys: np.ndarray) -> np.ndarray:
-    """Ids of ``keys`` numbered 0, 1, ... in order of first occurrence."""
-    out = np.empty(len(keys), dtype=np.int64)
-    # distinct keys are far fewer than keys in text: start small, double when half full
-    size, done, next_id = 1 << min(16, max(3, len(keys).bit_length())), 0, 0
-    while done < len(keys):
-        size *= 2
-        table_keys = np.zeros(size, dtype=np.uint64)
-        table_vals = np.full(size, -1, dtype=np.int64)
-        if next_id:  # a larger table: put the keys seen so far back, in their id order
-            seen = np.flatnonzero(np.diff(np.maximum.accumulate(out[:done]), prepend=-1) > 0)
-            _k("first_ids")(keys[seen], 0, table_keys, table_vals, np.empty(len(seen), np.int64), 0)
-        done, next_id = _k("first_ids")(keys, done, table_keys, table_vals, out, next_id)
-    return out
 
 
 def minhash_sets(values: np.ndarray, offsets: np.ndarray, *, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -841,7 +818,7 @@ def warm_up(progress: Callable[[str], None] | None = None) -> None:
     VocabTable().insert(hashes)
     from dedup.tokenize import char_classes
 
-    tokenize(np.array([97, 46, 98, 44], np.uint32), np.array([0, 4], np.int64), char_classes(), threads=1)
+    tokenize(np.array([97, 46, 98, 44, 99], np.uint32), np.array([0, 5], np.int64), char_classes(), slots=2)  # (grows)
     from dedup.tokenize import tokenize_batch
 
     tokenize_batch(["a.b c"], engine="numba")  # the word cache's kernels

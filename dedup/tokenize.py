@@ -130,17 +130,18 @@ def _tokenize_compiled(texts: list[str]) -> TokenBatch:
         joined = "".join(texts)
         doc_starts = concat_offsets([len(t) for t in texts])
     cps = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    keys, starts, stops, offsets = kernels.tokenize(cps, doc_starts, char_classes())
-    ids = kernels.first_occurrence_ids(keys)
+    found = kernels.tokenize(cps, doc_starts, char_classes())
+    # (The words are read at the first occurrences, one per id: as tokens, their ids are 0, 1, ...)
+    distinct = np.arange(len(found.keys), dtype=np.int64)
     cache = word_cache()
     if cache.lock.acquire(blocking=False):  # else another thread is using it: do without
         try:
-            words, hashes = cache.words(joined, cps, keys, starts, stops, ids)
+            words, hashes = cache.words(joined, cps, found.keys, found.starts, found.stops, distinct)
         finally:
             cache.lock.release()
     else:
-        words, hashes = plain_words(joined, starts, stops, ids)
-    return TokenBatch(ids=ids.astype(np.int32), offsets=offsets, vocab=words, hashes=hashes)
+        words, hashes = plain_words(joined, found.starts, found.stops, distinct)
+    return TokenBatch(ids=found.ids, offsets=found.offsets, vocab=words, hashes=hashes)
 
 
 def plain_words(joined: str, starts: np.ndarray, stops: np.ndarray, ids: np.ndarray) -> tuple[list[str], np.ndarray]:

@@ -33,8 +33,8 @@ def _tokenized(texts: list[str]) -> tuple[str, np.ndarray, np.ndarray, np.ndarra
     """What _tokenize_compiled hands the word cache: (joined text, code points, keys, starts, stops, ids)."""
     joined = "".join(texts)
     cps = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    keys, starts, stops, _ = kernels.tokenize(cps, concat_offsets([len(t) for t in texts]), char_classes())
-    return joined, cps, keys, starts, stops, kernels.first_occurrence_ids(keys)
+    found = kernels.tokenize(cps, concat_offsets([len(t) for t in texts]), char_classes())
+    return joined, cps, found.keys, found.starts, found.stops, np.arange(len(found.keys), dtype=np.int64)
 
 
 @settings(max_examples=150, deadline=None)
@@ -79,17 +79,19 @@ def test_tokenizer_with_a_warm_cache_equals_regex_tokenizer(batches: list[list[s
 
 
 @settings(max_examples=60, deadline=None)
-@given(texts=st.lists(_TEXT, min_size=1, max_size=8), group=st.integers(1, 50), threads=st.integers(1, 3))
-def test_one_group_tokenizer_equals_grouped_tokenizer(texts: list[str], group: int, threads: int) -> None:
-    """The one-group path (text shorter than TOKENIZE_GROUP) splits as the groups of the general path do."""
+@given(texts=st.lists(_TEXT, min_size=1, max_size=8), slots=st.sampled_from([2, 4, 16]))
+def test_tokenizer_that_outgrows_its_table_equals_one_that_does_not(texts: list[str], slots: int) -> None:
+    """A table too small for the tokens' ids grows, the document being split is split again: the tokens, their
+    ids (in order of first occurrence) and first occurrences are those of a table large enough from the start."""
     cps = np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     starts = concat_offsets([len(t) for t in texts])
-    one = kernels.tokenize(cps, starts, char_classes(), threads=threads)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(kernels, "TOKENIZE_GROUP", group)
-        grouped = kernels.tokenize(cps, starts, char_classes(), threads=threads)
-    for a, b in zip(one, grouped):
+    small = kernels.tokenize(cps, starts, char_classes(), slots=slots)
+    large = kernels.tokenize(cps, starts, char_classes(), slots=1 << 12)
+    for a, b in zip(small, large):
         assert a.dtype == b.dtype and np.array_equal(a, b)
+    distinct, first = np.unique(small.ids, return_index=True)  # ids 0, 1, ... in order of first occurrence
+    assert np.array_equal(distinct, np.arange(len(small.keys))) and np.all(np.diff(first) > 0)
+    assert np.array_equal(cps[small.starts[small.ids[first]]], cps[small.starts])  # (each id's span: its first's)
 
 
 @settings(max_examples=40, deadline=None)

@@ -3,6 +3,7 @@ the results of the numpy reference code."""
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 
@@ -56,10 +57,9 @@ def test_compiled_tokenizer_equals_regex_tokenizer_on_samples(monkeypatch: pytes
     from dedup.normalize import normalize
 
     texts = [normalize(p.read_text()) for p in sorted(SAMPLES.glob("*.txt"))] * 3
-    monkeypatch.setattr(kernels, "TOKENIZE_GROUP", 3000)  # several groups, split between threads
-    _same_tokens(tokenize_batch(texts, engine="numba"), tokenize_batch(texts, engine="numpy"))
-    monkeypatch.setattr(kernels, "TOKENIZE_GROUP", 1 << 18)
     _same_tokens(tokenize_batch([*texts, ""], engine="numba"), tokenize_batch([*texts, ""], engine="numpy"))
+    monkeypatch.setattr(kernels, "tokenize", functools.partial(kernels.tokenize, slots=2))  # (a table that grows)
+    _same_tokens(tokenize_batch(texts, engine="numba"), tokenize_batch(texts, engine="numpy"))
 
 
 @settings(max_examples=300, deadline=None)
@@ -109,10 +109,15 @@ def test_char_classes_are_kept_on_disk_and_read_back(tmp_path, monkeypatch) -> N
         tokenize.char_classes.cache_clear()
 
 
-def test_first_occurrence_ids_grow_their_table() -> None:
-    keys = np.random.default_rng(0).integers(0, 2**63, 300_000, dtype=np.uint64)[np.r_[0:200_000, 0:100_000]]
-    ids = kernels.first_occurrence_ids(keys)
-    assert np.array_equal(ids[:200_000], np.arange(200_000)) and np.array_equal(ids[200_000:], np.arange(100_000))
+def test_token_ids_grow_their_table() -> None:
+    """200,000 distinct tokens, then 100,000 of them again: numbered as they first come, from a small table."""
+    texts = [" ".join(map(str, range(200_000))), " ".join(map(str, range(100_000)))]
+    cps = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32)
+    from dedup.tokenize import char_classes, concat_offsets
+
+    found = kernels.tokenize(cps, concat_offsets([len(t) for t in texts]), char_classes(), slots=64)
+    assert np.array_equal(found.offsets, [0, 200_000, 300_000]) and len(found.keys) == 200_000
+    assert np.array_equal(found.ids[:200_000], np.arange(200_000)) and np.array_equal(found.ids[200_000:], np.arange(100_000))
 
 
 @settings(max_examples=300, deadline=None)
