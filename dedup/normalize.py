@@ -12,7 +12,7 @@ import numpy as np
 from dedup import kernels
 from dedup.pagenoise import latin1, strip_page_boilerplate
 
-__all__ = ["normalize", "strip_boilerplate"]
+__all__ = ["normalize", "normalize_counting_datelines", "strip_boilerplate"]
 
 # ----------------------------------------------------------------------------- characters
 _CHAR_MAP: dict[str, str] = {}
@@ -400,8 +400,13 @@ def count_datelines(text: str) -> int:
 
     A story has one; a briefing or roundup that compiles several stories has one per story.
     """
+    return _count_dateline_lines(text.split("\n"))
+
+
+def _count_dateline_lines(lines: list[str]) -> int:
+    """count_datelines of the text whose lines (split at "\\n") are ``lines``."""
     count = 0
-    for s in map(str.lstrip, filter(None, text.split("\n"))):
+    for s in map(str.lstrip, filter(None, lines)):
         if s[:2].isupper() or "(" in s[:90]:
             m = _strong_dateline(_view(s))
             count += m is not None and m.end() < len(s)
@@ -422,9 +427,10 @@ def strip_boilerplate(text: str) -> str:
     return _strip(text, own_views=False)
 
 
-def _strip(text: str, *, own_views: bool) -> str:
-    """strip_boilerplate; ``own_views``: ``text`` is a _clean output, whose every line is its own view (_view)."""
-    lines = text.split("\n")
+def _strip(text: str, *, own_views: bool, lines: list[str] | None = None) -> str:
+    """strip_boilerplate; ``own_views``: ``text`` is a _clean output, whose every line is its own view (_view);
+    ``lines``: its lines, if split already (the list is changed)."""
+    lines = text.split("\n") if lines is None else lines
     n = len(lines)
     screen = _screen(text, own_views=own_views)
     if screen is None:
@@ -566,21 +572,40 @@ def normalize(text: str, *, strip_boilerplate: bool = True) -> str:
     """Text ready for tokenisation: boilerplate lines and page furniture (cookie walls, paywalls; see
     :mod:`dedup.pagenoise`) removed (when asked), HTML entities unescaped, NFKC, case-folded,
     quotes/apostrophes/dashes unified, whitespace collapsed (keep paragraph breaks as "\\n")."""
+    return _normalize(text, strip_boilerplate=strip_boilerplate, count=False)[0]
+
+
+def normalize_counting_datelines(text: str, *, strip_boilerplate: bool = True) -> tuple[str, int]:
+    """(:func:`normalize` (text), :func:`count_datelines` (text)), with ``text`` split into lines once where cleaning
+    leaves it as it was (most text: then its lines are those boilerplate is stripped from)."""
+    return _normalize(text, strip_boilerplate=strip_boilerplate, count=True)
+
+
+def _normalize(text: str, *, strip_boilerplate: bool, count: bool) -> tuple[str, int]:
+    """normalize, and (``count``) count_datelines (else -1)."""
     out = text
+    datelines = -1
     for _ in range(4):
         cur = cleaned = _clean(_markup(out))
+        lines = None
+        if count and datelines < 0:  # (the first pass: ``out`` is ``text``)
+            if cleaned == text:
+                lines = cleaned.split("\n")
+                datelines = _count_dateline_lines(lines)
+            else:
+                datelines = count_datelines(text)
         paged = False
         if strip_boilerplate:
-            cur = _strip(cur, own_views=True)  # (a _clean output: every line its own view)
+            cur = _strip(cur, own_views=True, lines=lines)  # (a _clean output: every line its own view)
             page = strip_page_boilerplate(cur)
             if page != cur:                                       # it can leave a space or blank lines at a cut
                 cur = cleaned = _clean(page)
                 paged = True                                      # (a line it shortened may now be a footer)
         cur, settled = _fold_case(cur, spaced=(cur == cleaned))
         if (settled and not paged and _markup(cur) == cur) or cur == out:
-            return cur
+            return cur, datelines
         out = cur                                                 # rare: casefold/NFKC made new entities, tags or capitals
-    return out
+    return out, datelines
 
 
 # Case folding within Latin-1 is a byte-for-byte lower-casing but for "µ" (folded to Greek "μ") and "ß" (to "ss").

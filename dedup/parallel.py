@@ -35,7 +35,7 @@ from dedup.confirm import CountRows
 from dedup.document import Document, date_sort_key
 from dedup.errors import InputError
 from dedup.fingerprint import shingle_signatures
-from dedup.normalize import count_datelines, normalize
+from dedup.normalize import normalize_counting_datelines
 from dedup.shingle import ShingleBatch
 from dedup.tokenize import TokenBatch, tokenize_batch
 
@@ -316,9 +316,10 @@ def prepare_chunk(texts: list[str], strip: bool, n: int, num_perm: int, seed: in
 
     ``engine``: "numba", "numpy" or "auto" (numba for large chunks when installed)."""
     t0 = time.perf_counter()
-    normalised = [normalize(t, strip_boilerplate=strip) for t in texts]
-    compilations = np.fromiter((count_datelines(t) >= 2 for t in texts), dtype=bool, count=len(texts))
-    del texts
+    prepared = [normalize_counting_datelines(t, strip_boilerplate=strip) for t in texts]
+    compilations = np.fromiter((count >= 2 for _, count in prepared), dtype=bool, count=len(prepared))
+    normalised = [text for text, _ in prepared]
+    del texts, prepared
     t1 = time.perf_counter()
     batch = tokenize_batch(normalised, engine=engine)
     del normalised

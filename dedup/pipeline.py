@@ -18,7 +18,7 @@ from dedup.confirm import (Bounds, PairScores, csr_matrix, gather_rows, is_copy,
 from dedup.document import Document
 from dedup.errors import OptionError
 from dedup.fingerprint import shingle_signatures
-from dedup.normalize import count_datelines, normalize
+from dedup.normalize import normalize, normalize_counting_datelines
 from dedup.parallel import CHUNK_DOCS, Corpus, prepare_corpus, release_memory
 from dedup.shingle import ShingleBatch
 from dedup.tokenize import TokenBatch, tokenize_batch
@@ -305,9 +305,14 @@ def prepare(
         stages.done("merge")
         return Prepared(tokens=tokens, shingles=corpus.shingles, signatures=corpus.signatures,
                         compilations=corpus.compilations)
-    texts = [normalize(d.text, strip_boilerplate=options.strip_boilerplate) for d in documents]
-    marked = (np.fromiter((count_datelines(d.text) >= 2 for d in documents), dtype=bool, count=len(documents))
-              if compilations else None)
+    marked = None
+    if compilations:
+        prepared = [normalize_counting_datelines(d.text, strip_boilerplate=options.strip_boilerplate) for d in documents]
+        texts = [text for text, _ in prepared]
+        marked = np.fromiter((count >= 2 for _, count in prepared), dtype=bool, count=len(prepared))
+        del prepared
+    else:
+        texts = [normalize(d.text, strip_boilerplate=options.strip_boilerplate) for d in documents]
     stages.done("normalise")
     tokens = tokenize_batch(texts, engine=engine)
     del texts

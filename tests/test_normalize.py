@@ -465,6 +465,17 @@ def test_normalize_is_idempotent(text: str) -> None:
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(texts, st.lists(st.sampled_from([*DATELINES, *STORY_LINES, LEAD, "", " ", "\r", "<p>"]), max_size=8).map("\n".join)))
+@example("PARIS (AFP) - One.\nLONDON (Reuters) - Two.")  # (a compilation: two datelines)
+def test_normalizing_and_counting_datelines_at_once_equals_each_alone(text: str) -> None:
+    """normalize_counting_datelines, which splits a text into lines once when cleaning leaves it as it is, gives
+    what normalize and count_datelines give apart."""
+    for strip in (True, False):
+        assert normalize_module.normalize_counting_datelines(text, strip_boilerplate=strip) == (
+            normalize(text, strip_boilerplate=strip), normalize_module.count_datelines(text))
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(texts)
 def test_strip_boilerplate_only_deletes_lines_or_prefixes(text: str) -> None:
     src = text.split("\n")
