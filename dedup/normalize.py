@@ -473,6 +473,7 @@ def _strip(text: str, *, own_views: bool, lines: list[str] | None = None) -> str
                 (s[i + 1][0].islower() and s[i + 1].count(" ") < 8) or s[i + 1].count(" ") < 2):
             keep[i + 1] = False                                    # "... published from" / "a syndicated feed."
     seen = 0
+    changed = False  # (a dateline cut off)
     for i in range(n):                                            # header zone: mastheads and the dateline
         if not keep[i] or not s[i]:
             continue
@@ -489,6 +490,7 @@ def _strip(text: str, *, own_views: bool, lines: list[str] | None = None) -> str
             if cut is not None:
                 lines[i] = lines[i][cut:]
                 keep[i] = _line_rule(rest) == 0
+                changed = True
             break
         if long_line or seen >= 5:
             break
@@ -498,7 +500,7 @@ def _strip(text: str, *, own_views: bool, lines: list[str] | None = None) -> str
             keep[i] = True
     if screen is not None and lines[0] and lines[-1] and all(keep) and "\n\n\n" not in text and all(
             s[code >> 1] for code in screen if code & 1 and lines[code >> 1]):
-        return "\n".join(lines)                                   # (what the loop below gives: no line dropped)
+        return "\n".join(lines) if changed else text              # (what the loop below gives: no line dropped)
     out: list[str] = []
     for line, view, kept in zip(lines, s, keep):
         if kept and (view or (out and out[-1].strip())):
