@@ -36,6 +36,7 @@ from dedup.document import Document, date_sort_key
 from dedup.errors import InputError
 from dedup.fingerprint import shingle_signatures
 from dedup.normalize import normalize_counting_datelines
+from dedup.read import DocumentStream, RawLines, ReadOptions, parse_lines
 from dedup.shingle import ShingleBatch
 from dedup.tokenize import TokenBatch, tokenize_batch
 
@@ -339,6 +340,20 @@ def prepare_chunk(texts: list[str], strip: bool, n: int, num_perm: int, seed: in
     )
 
 
+def prepare_lines(batch: RawLines, options: ReadOptions, *args: object) -> dict[str, object]:
+    """:func:`prepare_chunk` of the documents of a batch of JSON Lines, parsed here (:func:`dedup.read.parse_lines`),
+    with their lines, ids and date keys, and the bad records (line, reason, message): what the reading process
+    needs to check them in order (see _Reader). ``args`` as for prepare_chunk."""
+    started = time.perf_counter()
+    parsed = parse_lines(batch, options)
+    dates = [date_sort_key(d) for d in parsed.dates]
+    parsing = time.perf_counter() - started
+    part = prepare_chunk(parsed.texts, *args) if parsed.texts else {"seconds": {}}  # type: ignore[arg-type]
+    part["seconds"]["read"] = parsing  # type: ignore[index]
+    part.update(doc_lines=parsed.lines, doc_ids=parsed.ids, doc_dates=dates, bad=parsed.bad)
+    return part
+
+
 def encode_words(words: list[str]) -> tuple[bytes, np.ndarray, np.ndarray]:
     """The words (tokens: no newline in any) as one UTF-8 string, the length in bytes of each, and whether each
     is a number (``str.isdigit``), with numpy over the bytes instead of a Python step per word: ASCII words
@@ -570,39 +585,55 @@ def prepare_corpus(
     dates: list[float] = []
     clock: dict[str, float] = collections.defaultdict(float)
     started = time.perf_counter()
-    chunks = _chunks(docs, ids, dates, chunk_docs, clock)
-    first = next(chunks, None)
+    # JSON Lines read by read_documents are handed on as raw lines: the workers parse them (see _Lines).
+    raw = docs.raw_batches(chunk_docs) if isinstance(docs, DocumentStream) else None
+    lines = _Lines(docs, ids, dates) if raw is not None else None  # type: ignore[arg-type]
+    chunks: Iterator[list[str]] | Iterator[RawLines] = (
+        _timed(raw, clock) if raw is not None else _chunks(docs, ids, dates, chunk_docs, clock))
+    first = next(chunks, None)  # type: ignore[call-overload]
     # A corpus that is not one full chunk stays on the numpy path in this process, unless it is large (no numba
     # import for a few documents); a full first chunk is taken as the start of a larger corpus (the workers start
     # without waiting for the second: the result is the same).
-    several = first is not None and len(first) == chunk_docs
+    several = first is not None and len(first.lines if isinstance(first, RawLines) else first) == chunk_docs
     big = several and kernels.available()
     engine = "numba" if big else "auto"
     merger = _Merger(num_perm, SPILL_BYTES if spill_bytes is None else spill_bytes, tmpdir, use_numba=big)
     args = (strip_boilerplate, shingle_size, num_perm, seed, engine)
+    work, head = (prepare_chunk, args) if lines is None else (prepare_lines, (lines.options, *args))
+
+    def take(chunk: list[str] | RawLines, part: dict[str, object]) -> None:
+        if lines is not None:
+            part = lines.take(chunk, part, args)  # type: ignore[arg-type]
+        if "vocab_hashes" in part:  # (else no document in it)
+            merger.add(part)
+        else:
+            merger.worker_seconds["read"] += part["seconds"].get("read", 0.0)  # type: ignore[union-attr]
+
     pool = None
     try:
         if big:  # (compile or load every kernel now, before forking workers; the first time, build them ahead of time)
             kernels.warm_up(progress)
         if not several or workers == 1:
             for chunk in _prepend((first,), chunks):
-                merger.add(prepare_chunk(chunk, *args))
+                take(chunk, work(chunk, *head))
         else:
             pool = multiprocessing.get_context("fork").Pool(workers, initializer=start_worker)
             pending: collections.deque = collections.deque()
             waited = 0.0
             for chunk in _prepend((first,), chunks):
-                pending.append(pool.apply_async(prepare_chunk, (chunk, *args)))
+                pending.append((chunk, pool.apply_async(work, (chunk, *head))))
                 while len(pending) >= 2 * workers:
                     t = time.perf_counter()
-                    part = pending.popleft().get()
+                    done, result = pending.popleft()
+                    part = result.get()
                     waited += time.perf_counter() - t
-                    merger.add(part)
+                    take(done, part)
             while pending:
                 t = time.perf_counter()
-                part = pending.popleft().get()
+                done, result = pending.popleft()
+                part = result.get()
                 waited += time.perf_counter() - t
-                merger.add(part)
+                take(done, part)
             clock["wait"] = waited
         corpus = merger.finish(ids, dates)
     except BaseException:
@@ -616,14 +647,61 @@ def prepare_corpus(
     wall = time.perf_counter() - started
     # Wall seconds per stage: reading is what this process spent pulling documents; the rest
     # of the wall time is shared among the worker stages in proportion to their work.
+    # (Parsing JSON Lines in the workers counts as reading.)
     work = corpus.worker_seconds
     rest = max(0.0, wall - clock["read"])
     total = sum(work.values()) or 1.0
-    corpus.seconds = {"read": clock["read"], **{k: rest * v / total for k, v in work.items()}}
+    shares = {k: rest * v / total for k, v in work.items()}
+    corpus.seconds = {"read": clock["read"] + shares.pop("read", 0.0), **shares}
     return corpus
 
 
-def _prepend(head: Sequence[list[str] | None], tail: Iterator[list[str]]) -> Iterator[list[str]]:
+def _timed(batches: Iterator[RawLines], clock: dict[str, float]) -> Iterator[RawLines]:
+    """The batches, with the time taken reading them added to ``clock["read"]``."""
+    while True:
+        t = time.perf_counter()
+        batch = next(batches, None)
+        clock["read"] += time.perf_counter() - t
+        if batch is None:
+            return
+        yield batch
+
+
+class _Lines:
+    """The reading side of JSON Lines parsed by the workers (:func:`prepare_lines`): each batch's records are
+    checked in line order as read_documents checks them (:class:`dedup.read.Acceptor`: bad records raise or are
+    counted, ids seen before are bad records), and the documents taken join ``ids`` and ``dates``."""
+
+    def __init__(self, stream: DocumentStream, ids: list[str], dates: list[float]) -> None:
+        self.options = stream.options
+        self.acceptor = stream.acceptor()
+        self.ids, self.dates = ids, dates
+
+    def take(self, batch: RawLines, part: dict[str, object], args: tuple) -> dict[str, object]:
+        """The part to merge for ``batch`` (prepared by a worker, or here again without the documents skipped for
+        an id seen before: rare)."""
+        bad: list[tuple[int, str, str]] = part["bad"]  # type: ignore[assignment]
+        doc_ids: list[str] = part["doc_ids"]  # type: ignore[assignment]
+        dates: list[float] = part["doc_dates"]  # type: ignore[assignment]
+        kept, b = [], 0
+        for line, doc_id in zip(part["doc_lines"], doc_ids):  # type: ignore[call-overload]
+            while b < len(bad) and bad[b][0] < line:
+                self.acceptor.bad(batch.name, *bad[b])
+                b += 1
+            kept.append(self.acceptor.document(batch.name, line, doc_id))
+        for record in bad[b:]:
+            self.acceptor.bad(batch.name, *record)
+        if not all(kept):
+            texts = [text for text, k in zip(parse_lines(batch, self.options).texts, kept) if k]
+            doc_ids = [doc_id for doc_id, k in zip(doc_ids, kept) if k]
+            dates = [date for date, k in zip(dates, kept) if k]
+            part = prepare_chunk(texts, *args) if texts else {"seconds": {}}
+        self.ids.extend(doc_ids)
+        self.dates.extend(dates)
+        return part
+
+
+def _prepend(head: Sequence, tail: Iterator) -> Iterator:
     for chunk in head:
         if chunk is not None:
             yield chunk

@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import csv
 import io
+import itertools
 import json
 import math
 import os
@@ -23,7 +24,8 @@ from isal import igzip, isal_zlib
 from dedup.document import Document
 from dedup.errors import InputError, OptionError
 
-__all__ = ["ReadOptions", "ReadStats", "read_documents", "parse_date", "SUPPORTED"]
+__all__ = ["Acceptor", "DocumentStream", "Parsed", "RawLines", "ReadOptions", "ReadStats", "parse_date", "parse_lines",
+           "read_documents", "SUPPORTED"]
 
 SUPPORTED = (
     "a directory of .txt/.txt.gz files, .txt, .jsonl, .ndjson, .json (JSON Lines), .csv, .tsv "
@@ -209,7 +211,7 @@ def _decoded(lines: Iterable[bytes] | Iterable[str], *, first: int = 1) -> Itera
         yield n, text, bad
 
 
-def _read_jsonl(name: str, lines: Iterable[bytes] | Iterable[str], opts: ReadOptions) -> Iterator[_Item]:
+def _read_jsonl(name: str, lines: Iterable[bytes] | Iterable[str], opts: ReadOptions, *, first: int = 1) -> Iterator[_Item]:
     """One record per non-blank line of JSON Lines.
 
     A line is parsed by orjson (~4x faster than the json module); a line orjson rejects goes
@@ -218,7 +220,7 @@ def _read_jsonl(name: str, lines: Iterable[bytes] | Iterable[str], opts: ReadOpt
     beyond 64 bits as floats: a record whose fields are not all strings, integers, booleans or
     null is parsed again too."""
     fields = (opts.id_field, opts.text_field, opts.title_field, opts.date_field, opts.source_field, opts.url_field)
-    for n, line in enumerate(lines, 1):
+    for n, line in enumerate(lines, first):
         try:
             rec = orjson.loads(line)
         except orjson.JSONDecodeError:
@@ -381,29 +383,134 @@ def read_documents(
     options: ReadOptions = ReadOptions(),
     stats: ReadStats | None = None,
     stdin: TextIO | None = None,
-) -> Iterator[Document]:
+) -> DocumentStream:
     """Stream Documents from ``inputs`` in order, checking ids are unique across all of them.
 
     Every input is checked (exists, supported type) before this returns; bad records raise
     InputError naming file and line, or with ``options.skip_bad`` are skipped and counted in ``stats``.
     """
     classified = [_classify(inp) for inp in inputs]
-    return _generate(classified, options, stats if stats is not None else ReadStats(), stdin)
+    return DocumentStream(classified, options, stats if stats is not None else ReadStats(), stdin)
+
+
+@dataclass(frozen=True)
+class RawLines:
+    """Consecutive lines of one JSON Lines input, not parsed yet (see :meth:`DocumentStream.raw_batches`)."""
+
+    name: str  # the input, as errors name it
+    first: int  # the number of its first line
+    lines: list[bytes] | list[str]
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """The records of a :class:`RawLines` batch, as :func:`parse_lines` gives them: the documents (their lines,
+    ids, dates and texts) and the bad records (line, reason, message), each in line order."""
+
+    lines: list[int]
+    ids: list[str]
+    dates: list[datetime | None]
+    texts: list[str]
+    bad: list[tuple[int, str, str]]
+
+
+def parse_lines(batch: RawLines, options: ReadOptions) -> Parsed:
+    """Parse a batch of JSON Lines as :func:`read_documents` parses them (anywhere: a worker process, say); the
+    checks across batches (unique ids) and what to do with bad records are :class:`Acceptor`'s."""
+    parsed = Parsed([], [], [], [], [])
+    for _, line, item in _read_jsonl(batch.name, batch.lines, options, first=batch.first):
+        if isinstance(item, _Bad):
+            parsed.bad.append((line, item.reason, item.message))  # type: ignore[arg-type]
+        else:
+            parsed.lines.append(line)  # type: ignore[arg-type]
+            parsed.ids.append(item.id)
+            parsed.dates.append(item.date)
+            parsed.texts.append(item.text)
+    return parsed
+
+
+class Acceptor:
+    """What read_documents does with each record, in order: a bad one raises InputError naming the file and line,
+    or (``skip_bad``) is counted in the stats; a document whose id was seen before is a bad record too; the others
+    are counted as read."""
+
+    def __init__(self, options: ReadOptions, stats: ReadStats) -> None:
+        self.options, self.stats = options, stats
+        self._seen: dict[str, str] = {}
+
+    def bad(self, name: str, line: int | None, reason: str, message: str) -> None:
+        """A bad record: raise, or count it (skip_bad)."""
+        if not self.options.skip_bad:
+            raise InputError(message, path=name, line=line)
+        self.stats.skip(reason, name, line, message)
+
+    def document(self, name: str, line: int | None, doc_id: str) -> bool:
+        """Whether the document with ``doc_id`` is taken (False: it was skipped, a duplicate id)."""
+        first = self._seen.get(doc_id)
+        if first is not None:
+            self.bad(name, line, "duplicate id", f"duplicate id {doc_id!r} (first seen at {first})")
+            return False
+        self._seen[doc_id] = name if line is None else f"{name}:{line}"
+        self.stats.read += 1
+        return True
+
+
+class DocumentStream(Iterator[Document]):
+    """The Documents of read_documents' inputs, read as they are iterated.
+
+    Inputs that are all JSON Lines can instead be taken as batches of raw lines (:meth:`raw_batches`), for
+    :func:`parse_lines` to parse where the documents are worked on and an :meth:`acceptor` to check in order
+    (dedup.parallel: worker processes then parse the JSON while this one reads)."""
+
+    def __init__(self, classified: list[tuple[str, Path]], options: ReadOptions, stats: ReadStats,
+                 stdin: TextIO | None) -> None:
+        self.options, self.stats = options, stats
+        self._classified, self._stdin = classified, stdin
+        self._docs: Iterator[Document] | None = None
+
+    def __iter__(self) -> DocumentStream:
+        return self
+
+    def __next__(self) -> Document:
+        if self._docs is None:
+            self._docs = _generate(self._classified, self.options, self.stats, self._stdin)
+        return next(self._docs)
+
+    def acceptor(self) -> Acceptor:
+        """A new :class:`Acceptor` for this stream's options and stats."""
+        return Acceptor(self.options, self.stats)
+
+    def raw_batches(self, size: int) -> Iterator[RawLines] | None:
+        """Batches of up to ``size`` lines of the inputs, in order (a batch holds lines of one input); None when
+        an input is not JSON Lines or the documents are being iterated already. Taking them is reading the stream."""
+        if self._docs is not None or not all(kind in ("jsonl", "stdin") for kind, _ in self._classified):
+            return None
+        self._docs = iter(())
+        return self._batches(size)
+
+    def _batches(self, size: int) -> Iterator[RawLines]:
+        for kind, path in self._classified:
+            if kind == "stdin":
+                stream: Any = self._stdin if self._stdin is not None else getattr(sys.stdin, "buffer", sys.stdin)
+                name, lines = "<stdin>", _guarded("<stdin>", stream)
+            else:
+                name, lines = str(path), _raw_lines(path)
+            first = 1
+            while True:
+                batch = list(itertools.islice(lines, size))
+                if not batch:
+                    break
+                yield RawLines(name, first, batch)
+                first += len(batch)
 
 
 def _generate(classified: list[tuple[str, Path]], opts: ReadOptions, stats: ReadStats,
               stdin: TextIO | None) -> Iterator[Document]:
     """The generator behind read_documents: duplicate-id check, skip/raise and counting."""
-    seen: dict[str, str] = {}
+    acceptor = Acceptor(opts, stats)
     for kind, path in classified:
         for name, line, item in _items(kind, path, opts, stdin):
-            if isinstance(item, Document) and item.id in seen:
-                item = _Bad("duplicate id", f"duplicate id {item.id!r} (first seen at {seen[item.id]})")
             if isinstance(item, _Bad):
-                if not opts.skip_bad:
-                    raise InputError(item.message, path=name, line=line)
-                stats.skip(item.reason, name, line, item.message)
-                continue
-            seen[item.id] = name if line is None else f"{name}:{line}"
-            stats.read += 1
-            yield item
+                acceptor.bad(name, line, item.reason, item.message)
+            elif acceptor.document(name, line, item.id):
+                yield item

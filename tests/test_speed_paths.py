@@ -252,6 +252,67 @@ def _docs(count: int) -> list[Document]:
     return docs
 
 
+def _json_lines(docs: list[Document], bad: dict[int, str]) -> list[str]:
+    """The documents as JSON Lines, with the lines of ``bad`` (by index) put in before them."""
+    import json
+
+    out = []
+    for i, doc in enumerate(docs):
+        if i in bad:
+            out.append(bad[i])
+        out.append(json.dumps({"id": doc.id, "text": doc.text, "date": f"2017-01-{1 + i % 28:02d}"}))
+    return out
+
+
+BAD_LINES = {3: "", 8: "{not json", 20: '{"id": "x1"}', 33: '{"id": "d5", "text": "seen before, a later batch"}',
+             34: '{"id": "d34", "text": "one batch"}', 51: '{"id": 7, "text": "a number id is fine"}', 60: "[1, 2]",
+             61: '{"id": "d60", "text": "ahead of its id"}', 80: '{"id": "d90", "text": "an id seen later"}'}
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_json_lines_parsed_by_the_workers_equal_documents_read_here(tmp_path, monkeypatch, workers: int) -> None:
+    """JSON Lines read by read_documents go to the workers as raw lines: their records are checked in line order
+    with the outcome of documents read here. Skipped, the bad records and repeated ids are counted alike (a batch
+    with a repeated id is prepared again without it) and the clusters are the same; else the first bad record
+    raises the same error."""
+    import io
+
+    from dedup.errors import InputError
+    from dedup.read import ReadOptions, ReadStats, read_documents
+
+    monkeypatch.setattr(parallel, "CHUNK_DOCS", 16)  # (batches of 16 lines)
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join(_json_lines(_docs(120), BAD_LINES)) + "\n")
+    stats = [ReadStats(), ReadStats()]
+    fast = cluster(read_documents([path], options=ReadOptions(skip_bad=True), stats=stats[0]), workers=workers)
+    slow = cluster(list(read_documents([path], options=ReadOptions(skip_bad=True), stats=stats[1])), workers=workers)
+    assert fast.ids == slow.ids and len(fast.ids) == 120 + 3 - 2  # (three ids added, two of the documents' then repeated)
+    assert fast.assignments == slow.assignments and fast.pairs == slow.pairs
+    assert [(s.read, s.skipped, dict(s.reasons), s.examples) for s in stats][0] == \
+        [(s.read, s.skipped, dict(s.reasons), s.examples) for s in stats][1]
+    assert stats[0].reasons["duplicate id"] == 4 and stats[0].skipped == 7
+    for keep in (8, 33, 80, 200):  # (the first bad record at: malformed JSON, a repeated id, an id repeated later, none)
+        lines = _json_lines(_docs(120), {i: line for i, line in BAD_LINES.items() if i >= keep or not line})
+        stdin = "\n".join(lines).encode()
+        errors = []
+        for source in ("fast", "slow"):
+            docs = read_documents(["-"], stdin=io.BytesIO(stdin))
+            try:
+                cluster(docs if source == "fast" else list(docs), workers=workers)
+                errors.append(None)
+            except InputError as error:
+                errors.append(str(error))
+        assert errors[0] == errors[1], keep
+        assert (errors[0] is None) == (keep == 200)
+    # A batch whose documents all repeat ids (nothing left to prepare), batches of two lines.
+    monkeypatch.setattr(parallel, "CHUNK_DOCS", 2)
+    lines = ['{"id": "a", "text": "one two three four"}', '{"id": "b", "text": "five six seven"}', '{"id": "a", "text": "x"}',
+             '{"id": "b", "text": "y"}', '{"id": "c", "text": "one two three four"}']
+    found = cluster(read_documents(["-"], stdin=io.BytesIO("\n".join(lines).encode()), options=ReadOptions(skip_bad=True),
+                                   stats=(counted := ReadStats())), workers=workers)
+    assert found.ids == ["a", "b", "c"] and found.assignments["c"] == "a" and counted.skipped == 2
+
+
 def test_cluster_is_the_same_with_workers_spilling_and_batched_scoring(monkeypatch) -> None:
     docs = _docs(900)
     reference = cluster(docs, workers=1)
