@@ -589,7 +589,7 @@ def prepare_corpus(
     raw = docs.raw_batches(chunk_docs) if isinstance(docs, DocumentStream) else None
     lines = _Lines(docs, ids, dates) if raw is not None else None  # type: ignore[arg-type]
     chunks: Iterator[list[str]] | Iterator[RawLines] = (
-        _timed(raw, clock) if raw is not None else _chunks(docs, ids, dates, chunk_docs, clock))
+        _timed(raw, clock, last_in=workers) if raw is not None else _chunks(docs, ids, dates, chunk_docs, clock))
     first = next(chunks, None)  # type: ignore[call-overload]
     # A corpus that is not one full chunk stays on the numpy path in this process, unless it is large (no numba
     # import for a few documents); a full first chunk is taken as the start of a larger corpus (the workers start
@@ -656,15 +656,23 @@ def prepare_corpus(
     return corpus
 
 
-def _timed(batches: Iterator[RawLines], clock: dict[str, float]) -> Iterator[RawLines]:
-    """The batches, with the time taken reading them added to ``clock["read"]``."""
+def _timed(batches: Iterator[RawLines], clock: dict[str, float], *, last_in: int = 1) -> Iterator[RawLines]:
+    """The batches, with the time taken reading them added to ``clock["read"]``; the last one cut in ``last_in``
+    (the workers then finish it together instead of one waiting for the other)."""
+    held = None
     while True:
         t = time.perf_counter()
         batch = next(batches, None)
         clock["read"] += time.perf_counter() - t
         if batch is None:
-            return
-        yield batch
+            break
+        if held is not None:
+            yield held
+        held = batch
+    if held is not None:
+        size = -(-len(held.lines) // max(1, last_in))
+        for at in range(0, len(held.lines), size):
+            yield RawLines(held.name, held.first + at, held.lines[at : at + size])
 
 
 class _Lines:
