@@ -818,10 +818,12 @@ def warm_up(progress: Callable[[str], None] | None = None) -> None:
     VocabTable().insert(hashes)
     from dedup.tokenize import char_classes
 
-    tokenize(np.array([97, 46, 98, 44, 99], np.uint32), np.array([0, 5], np.int64), char_classes(), slots=2)  # (grows)
+    for code_points in (np.uint32, np.uint8):  # (beyond Latin-1, and within)
+        tokenize(np.array([97, 46, 98, 44, 99], code_points), np.array([0, 5], np.int64), char_classes(), slots=2)  # (grows)
     from dedup.tokenize import tokenize_batch
 
-    tokenize_batch(["a.b c"], engine="numba")  # the word cache's kernels
+    tokenize_batch(["a.b c"], engine="numba")  # the word cache's kernels, on Latin-1 text (one byte a character)
+    tokenize_batch(["a.b c \u0100"], engine="numba")  # and beyond (UTF-32)
     count_rows(ids, offsets)
     count_rows(ids, offsets, columns=np.arange(1, dtype=np.int64), counts_dtype=np.uint32,  # (a chunk's, as merged)
                out=(np.empty(4, np.int32), np.empty(4, np.uint32)))

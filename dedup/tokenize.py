@@ -129,7 +129,7 @@ def _tokenize_compiled(texts: list[str]) -> TokenBatch:
     else:
         joined = "".join(texts)
         doc_starts = concat_offsets([len(t) for t in texts])
-    cps = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    cps = code_points(joined)
     found = kernels.tokenize(cps, doc_starts, char_classes())
     # (The words are read at the first occurrences, one per id: as tokens, their ids are 0, 1, ...)
     distinct = np.arange(len(found.keys), dtype=np.int64)
@@ -142,6 +142,15 @@ def _tokenize_compiled(texts: list[str]) -> TokenBatch:
     else:
         words, hashes = plain_words(joined, found.starts, found.stops, distinct)
     return TokenBatch(ids=found.ids, offsets=found.offsets, vocab=words, hashes=hashes)
+
+
+def code_points(text: str) -> np.ndarray:
+    """The code points of ``text`` for the compiled tokenizer: one byte each (uint8) when it is Latin-1, as Python
+    holds such text (a copy; news in Western languages mostly is), else UTF-32 (uint32, four bytes each)."""
+    try:
+        return np.frombuffer(text.encode("latin-1"), dtype=np.uint8)
+    except UnicodeEncodeError:
+        return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
 
 
 def plain_words(joined: str, starts: np.ndarray, stops: np.ndarray, ids: np.ndarray) -> tuple[list[str], np.ndarray]:
