@@ -502,3 +502,37 @@ def test_orjson_reading_gives_what_the_json_module_gives(lines: list[bytes]) -> 
     fast = [(n, repr(item)) for _, n, item in read._read_jsonl("f", lines, opts)]
     slow = [(n, repr(item)) for n, line in enumerate(lines, 1) for _, n, item in read._read_jsonl_slow("f", n, line, opts)]
     assert fast == slow
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(
+    _odd_lines, st.sampled_from([b'{"id": "d1", "text": "a repeated id"}', b'{"id": "d2", "text": "the bomb killed 24 people"}',
+                                 b'{"id": "y", "text": "t", "date": "not a date"}', b'{"id": "z", "text": "' + b"w " * 40 + b'"}']),
+    st.builds(lambda i, t: json.dumps({"id": f"d{i}", "text": t}).encode(), st.integers(0, 30),
+              st.sampled_from(["police said the bomb killed 24 people in baghdad on tuesday", "shares rose 3.5 percent",
+                               "oil prices fell", "police said the bomb killed 24 people in baghdad"]))), max_size=40),
+       st.integers(1, 9), st.booleans(), st.sampled_from([1, 2]))
+def test_json_lines_parsed_where_they_are_prepared_read_as_documents_are(lines: list[bytes], chunk: int, skip_bad: bool,
+                                                                          workers: int) -> None:
+    """dedup cluster takes JSON Lines from read_documents as raw lines, parsed in batches where they are prepared
+    (dedup.parallel): whatever the lines, the outcome is that of the documents read one by one here, the same
+    error (file and line) or the same records skipped, counted and clustered."""
+    from unittest import mock
+
+    from dedup import cluster, parallel
+    from dedup.errors import InputError
+
+    data = b"\n".join(lines)
+    outcomes = []
+    for raw in (True, False):
+        stats = ReadStats()
+        docs = read_documents(["-"], stdin=io.BytesIO(data), options=ReadOptions(skip_bad=skip_bad, max_chars=60),
+                              stats=stats)
+        try:
+            with mock.patch.object(parallel, "CHUNK_DOCS", chunk):
+                result = cluster(docs if raw else list(docs), workers=workers)
+            outcomes.append((result.ids, result.assignments, stats.read, stats.skipped, dict(stats.reasons), stats.examples))
+        except InputError as error:
+            outcomes.append(str(error))
+    assert outcomes[0] == outcomes[1]
+
