@@ -2,7 +2,9 @@
 
 Documents are consumed from an iterator in chunks; each chunk is normalised,
 tokenised, shingled and fingerprinted by a worker process (forked once, before
-any compiled thread pool could start) or in this process. Workers return flat
+any compiled thread pool could start) or in this process. JSON Lines read by
+:func:`dedup.read.read_documents` go to the workers as raw lines, which they
+parse; this process checks the records in order (see _Lines). Workers return flat
 arrays only; their local vocabularies are merged here by 64-bit token hash, in
 order of first occurrence, so token ids are the ones a single
 :func:`dedup.tokenize.tokenize_batch` over the whole corpus would give. The
@@ -343,7 +345,7 @@ def prepare_chunk(texts: list[str], strip: bool, n: int, num_perm: int, seed: in
 def prepare_lines(batch: RawLines, options: ReadOptions, *args: object) -> dict[str, object]:
     """:func:`prepare_chunk` of the documents of a batch of JSON Lines, parsed here (:func:`dedup.read.parse_lines`),
     with their lines, ids and date keys, and the bad records (line, reason, message): what the reading process
-    needs to check them in order (see _Reader). ``args`` as for prepare_chunk."""
+    needs to check them in order (see _Lines). ``args`` as for prepare_chunk."""
     started = time.perf_counter()
     parsed = parse_lines(batch, options)
     dates = [date_sort_key(d) for d in parsed.dates]
