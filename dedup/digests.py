@@ -27,9 +27,10 @@ def _residuals(shingles: ShingleBatch, suspects: np.ndarray, partners: list[np.n
     sizes = np.zeros(len(suspects), dtype=np.int64)
     row_sizes = shingles.sizes()
     cost = row_sizes[suspects] + np.array([row_sizes[m].sum() for m in partners], dtype=np.int64)
+    ends = np.cumsum(cost)  # (a batch: at least one suspect, then as many as _RESIDUAL_CODES allow)
     start = 0
     while start < len(suspects):
-        stop = start + 1 + int(np.searchsorted(np.cumsum(cost[start + 1 :]), _RESIDUAL_CODES - cost[start], side="right"))
+        stop = max(start + 1, int(np.searchsorted(ends, ends[start] - cost[start] + _RESIDUAL_CODES, side="right")))
         count = np.arange(stop - start, dtype=np.uint64)
         own, own_offsets = gather_rows(shingles.hashes, shingles.offsets, suspects[start:stop])
         own_owner = np.repeat(count, np.diff(own_offsets))
