@@ -672,9 +672,10 @@ def _timed(batches: Iterator[RawLines], clock: dict[str, float], *, last_in: int
             yield held
         held = batch
     if held is not None:
-        size = -(-len(held.lines) // max(1, last_in))
-        for at in range(0, len(held.lines), size):
-            yield RawLines(held.name, held.first + at, held.lines[at : at + size])
+        size = max(1, -(-len(held.lines) // max(1, last_in)))
+        starts = range(0, max(1, len(held.lines)), size)
+        for at in starts:  # (a failure to read ends the last piece)
+            yield RawLines(held.name, held.first + at, held.lines[at : at + size], held.failure if at == starts[-1] else None)
 
 
 class _Lines:
@@ -701,6 +702,7 @@ class _Lines:
             kept.append(self.acceptor.document(batch.name, line, doc_id))
         for record in bad[b:]:
             self.acceptor.bad(batch.name, *record)
+        batch.raise_failure()
         if not all(kept):
             texts = [text for text, k in zip(parse_lines(batch, self.options).texts, kept) if k]
             doc_ids = [doc_id for doc_id, k in zip(doc_ids, kept) if k]

@@ -400,6 +400,12 @@ class RawLines:
     name: str  # the input, as errors name it
     first: int  # the number of its first line
     lines: list[bytes] | list[str]
+    failure: tuple[str, int | None] | None = None  # (reason, line): reading failed after these lines
+
+    def raise_failure(self) -> None:
+        """Raise the InputError reading the input ended with after these lines, if it did."""
+        if self.failure is not None:
+            raise InputError(self.failure[0], path=self.name, line=self.failure[1])
 
 
 @dataclass(frozen=True)
@@ -482,7 +488,9 @@ class DocumentStream(Iterator[Document]):
 
     def raw_batches(self, size: int) -> Iterator[RawLines] | None:
         """Batches of up to ``size`` lines of the inputs, in order (a batch holds lines of one input); None when
-        an input is not JSON Lines or the documents are being iterated already. Taking them is reading the stream."""
+        an input is not JSON Lines or the documents are being iterated already. Taking them is reading the stream.
+        When reading an input fails, its last batch holds the lines read before and the failure
+        (:meth:`RawLines.raise_failure`, once its records are checked) and no batch follows."""
         if self._docs is not None or not all(kind in ("jsonl", "stdin") for kind, _ in self._classified):
             return None
         self._docs = iter(())
@@ -497,7 +505,12 @@ class DocumentStream(Iterator[Document]):
                 name, lines = str(path), _raw_lines(path)
             first = 1
             while True:
-                batch = list(itertools.islice(lines, size))
+                batch: list = []
+                try:
+                    batch.extend(itertools.islice(lines, size))
+                except InputError as error:  # (after the lines read before it, as when documents are read one by one)
+                    yield RawLines(name, first, batch, failure=(error.reason, error.line))
+                    return
                 if not batch:
                     break
                 yield RawLines(name, first, batch)

@@ -536,3 +536,38 @@ def test_json_lines_parsed_where_they_are_prepared_read_as_documents_are(lines: 
             outcomes.append(str(error))
     assert outcomes[0] == outcomes[1]
 
+
+@pytest.mark.parametrize("skip_bad", [False, True])
+def test_a_read_failure_after_bad_records_is_met_in_line_order_when_lines_are_parsed_in_batches(tmp_path, skip_bad: bool) -> None:
+    """A gzip file cut short fails to read at a line; the records before it in its batch are checked first, so a
+    bad record just before it is the error, as when documents are read one by one; skipped, the records before
+    it are counted alike and the failure is the error."""
+    import gzip
+    from unittest import mock
+
+    from dedup import cluster, parallel
+    from dedup.errors import InputError
+
+    lines = [json.dumps({"id": f"d{i}", "text": f"story {i % 7} police said the bomb killed {i % 5} people"})
+             for i in range(400)]
+    path = tmp_path / "cut.jsonl.gz"
+
+    def write() -> None:
+        data = gzip.compress(("\n".join(lines) + "\n").encode())
+        path.write_bytes(data[: len(data) * 2 // 3])
+
+    write()
+    with pytest.raises(InputError) as failed:
+        list(read_documents([path]))
+    at = failed.value.line  # (where reading fails)
+    lines[at - 3] = "{not json"  # (line at - 2: in the batch that ends with the failure)
+    write()
+    outcomes = []
+    for raw in (True, False):
+        stats = ReadStats()
+        docs = read_documents([path], options=ReadOptions(skip_bad=skip_bad), stats=stats)
+        with pytest.raises(InputError) as error, mock.patch.object(parallel, "CHUNK_DOCS", (at + 5) // 2):
+            cluster(docs if raw else list(docs), workers=2)
+        outcomes.append((str(error.value), stats.read, stats.skipped))
+    assert outcomes[0] == outcomes[1]
+    assert (f":{at - 2}: malformed JSON" in outcomes[0][0]) != skip_bad
