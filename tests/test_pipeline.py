@@ -67,6 +67,36 @@ def test_roundup_does_not_join_or_chain_stories(samples: dict[str, Document]) ->
     assert result.assignments["roundup"] == "roundup"
 
 
+def test_the_garbage_collector_is_paused_only_while_the_result_is_built(samples: dict[str, Document],
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """cluster() turns the cyclic collector off while it builds the result (objects without cycles) and back to
+    what it was after, on or off, also when building fails."""
+    import gc
+
+    from dedup import pipeline
+
+    seen = []
+    build = pipeline._result
+
+    def recording(*args):
+        seen.append(gc.isenabled())
+        return build(*args)
+
+    monkeypatch.setattr(pipeline, "_result", recording)
+    for on in (True, False):
+        (gc.enable if on else gc.disable)()
+        try:
+            cluster(list(samples.values()))
+            assert gc.isenabled() == on
+        finally:
+            gc.enable()
+    assert seen == [False, False]
+    monkeypatch.setattr(pipeline, "_result", lambda *args: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        cluster(list(samples.values()))
+    assert gc.isenabled()
+
+
 def test_empty_and_tiny_documents_are_singletons() -> None:
     docs = [Document(id="e1", text=""), Document(id="e2", text="   "), Document(id="w", text="Hello")]
     result = cluster(docs)
