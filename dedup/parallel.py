@@ -248,7 +248,7 @@ class _Column:
         values = np.ascontiguousarray(values, dtype=self.dtype).ravel()
         if self.handle is not None:
             values.tofile(self.handle)
-        elif self._reserved(values.size) and self.length + values.size <= len(self.whole):  # type: ignore[arg-type]
+        elif self.fits(values.size):
             self.whole[self.length : self.length + values.size] = values  # type: ignore[index]
         else:
             if self.whole is not None:  # (full: what it holds is the first part)
@@ -473,14 +473,14 @@ class _Merger:
         # Count rows need the global ids (their order is the TF-IDF column order), so they are built here.
         # (On the compiled path the rows are written in place when room for every token fits; the room they
         # do not take is given back.)
-        room = len(local)
-        placed = self.use_numba and self.count_ids.fits(room) and self.count_values.fits(room)
-        out = (self.count_ids.room(room), self.count_values.room(room)) if placed else None
+        upper = len(local)  # (a document's row has at most as many entries as it has tokens)
+        placed = self.use_numba and self.count_ids.fits(upper) and self.count_values.fits(upper)
+        out = (self.count_ids.room(upper), self.count_values.room(upper)) if placed else None
         rows = CountRows.of(TokenBatch(ids=local, offsets=part["offsets"], vocab=[], hashes=gids),  # type: ignore[arg-type]
                             columns=size, labels=gids, engine="numba" if self.use_numba else "numpy", out=out)  # type: ignore[arg-type]
         if placed:
-            self.count_ids.give_back(room - len(rows.indices))
-            self.count_values.give_back(room - len(rows.counts))
+            self.count_ids.give_back(upper - len(rows.indices))
+            self.count_values.give_back(upper - len(rows.counts))
         else:
             self.count_ids.append(rows.indices)
             self.count_values.append(rows.counts)

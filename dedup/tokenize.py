@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 import sys
-import tempfile
 import threading
 import unicodedata
 from dataclasses import dataclass
@@ -314,18 +311,15 @@ def load_char_classes(path: Path) -> np.ndarray | None:
 def save_char_classes(path: Path, table: np.ndarray) -> bool:
     """Write the table to ``path`` atomically (a temporary file moved into place); False when the directory
     cannot be written (the table is then computed again by the next process)."""
-    temporary = None
+    from dedup.errors import OutputError
+    from dedup.write import atomic_open
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        with os.fdopen(handle, "wb") as f:
+        with atomic_open(path, binary=True) as f:
             f.write(np.ascontiguousarray(table, dtype=np.uint8).tobytes())
-        os.replace(temporary, path)
         return True
-    except OSError:
-        if temporary is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
+    except (OSError, OutputError):
         return False
 
 

@@ -10,7 +10,7 @@ import json
 import os
 import sys
 import tempfile
-from typing import IO, Iterable, Iterator, Mapping
+from typing import IO, Any, Iterable, Iterator, Mapping
 
 import orjson
 
@@ -26,8 +26,8 @@ class Format(str, enum.Enum):
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike[str]) -> Iterator[IO[str]]:
-    """Open ``path`` for writing text; the file appears complete or not at all.
+def atomic_open(path: str | os.PathLike[str], *, binary: bool = False) -> Iterator[IO[Any]]:
+    """Open ``path`` for writing text (``binary``: bytes); the file appears complete or not at all.
 
     Writes go to a temporary file in the same directory, which is flushed,
     fsynced and renamed over ``path`` only when the block ends without error.
@@ -41,7 +41,8 @@ def atomic_open(path: str | os.PathLike[str]) -> Iterator[IO[str]]:
                           "can be written") from None
     try:
         # (A lone surrogate, which JSON input may hold in an id, cannot be encoded: CSV gets "\\ud800" for it.)
-        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace", newline="") as handle:
+        with (os.fdopen(fd, "wb") if binary else
+              os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace", newline="")) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
