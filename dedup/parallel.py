@@ -21,7 +21,6 @@ import contextlib
 import ctypes
 import ctypes.util
 import functools
-import multiprocessing
 import os
 import shutil
 import tempfile
@@ -41,6 +40,7 @@ from dedup.normalize import normalize_counting_datelines
 from dedup.read import DocumentStream, RawLines, ReadOptions, parse_lines
 from dedup.shingle import ShingleBatch
 from dedup.tokenize import TokenBatch, tokenize_batch
+from dedup.workers import Workers
 
 CHUNK_DOCS = 1000  # documents per unit of work
 SPILL_BYTES = 1 << 30  # token ids + shingles kept in memory up to this size, then spilled to disk
@@ -488,7 +488,7 @@ class _Merger:
         self.shingles.append(part["shingles"])  # type: ignore[arg-type]
         self.shingle_sizes.append(np.diff(part["shingle_offsets"]))  # type: ignore[arg-type]
         self.sigs.append(np.asarray(part["signatures"]).ravel())
-        self.compilations.append(part["compilations"])  # type: ignore[arg-type]
+        self.compilations.append(np.array(part["compilations"]))  # (a copy: the part may be a view of a file, see Workers)
         if part.get("sketches") is None:
             self.sketched = False
         elif self.sketched:
@@ -611,7 +611,6 @@ def prepare_corpus(
         else:
             merger.worker_seconds["read"] += part["seconds"].get("read", 0.0)  # type: ignore[union-attr]
 
-    pool = None
     try:
         if big:  # (compile or load every kernel now, before forking workers; the first time, build them ahead of time)
             kernels.warm_up(progress)
@@ -619,33 +618,14 @@ def prepare_corpus(
             for chunk in _prepend((first,), chunks):
                 take(chunk, work(chunk, *head))
         else:
-            pool = multiprocessing.get_context("fork").Pool(workers, initializer=start_worker)
-            pending: collections.deque = collections.deque()
-            waited = 0.0
-            for chunk in _prepend((first,), chunks):
-                pending.append((chunk, pool.apply_async(work, (chunk, *head))))
-                while len(pending) >= 2 * workers:
-                    t = time.perf_counter()
-                    done, result = pending.popleft()
-                    part = result.get()
-                    waited += time.perf_counter() - t
-                    take(done, part)
-            while pending:
-                t = time.perf_counter()
-                done, result = pending.popleft()
-                part = result.get()
-                waited += time.perf_counter() - t
-                take(done, part)
-            clock["wait"] = waited
+            with Workers(workers, initializer=start_worker, tmpdir=tmpdir) as pool:
+                for chunk, part in pool.map(work, _prepend((first,), chunks), *head):
+                    take(chunk, part)
         corpus = merger.finish(ids, dates)
     except BaseException:
         if merger.tmp is not None:
             shutil.rmtree(merger.tmp, ignore_errors=True)
         raise
-    finally:
-        if pool is not None:
-            pool.terminate()
-            pool.join()
     wall = time.perf_counter() - started
     # Wall seconds per stage: reading is what this process spent pulling documents; the rest
     # of the wall time is shared among the worker stages in proportion to their work.
