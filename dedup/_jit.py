@@ -170,6 +170,31 @@ def gather(values, starts, out_offsets, out, r0, r1):
             out[t + i] = values[s + i]
 
 @nb.njit(**_OPTS)
+def column_ranks(columns, marks, prefix, rank, sorted_columns):
+    """``sorted_columns``: the (non-negative) columns in order; ``rank[t]``: the place of ``columns[t]`` among them.
+    By a bitmap of the values (``marks``: zeroed, a bit for each value up to the largest) and the bits set before
+    each of its words (``prefix``), no sort. False (the outputs unfinished) when two columns are equal."""
+    for t in range(columns.shape[0]):
+        c = columns[t]
+        bit = np.uint64(1) << np.uint64(c & 63)
+        if marks[c >> 6] & bit:
+            return False
+        marks[c >> 6] |= bit
+    total = 0
+    for w in range(marks.shape[0]):
+        prefix[w] = total
+        x = marks[w]
+        while x:
+            sorted_columns[total] = w * 64 + np.int64(trailing_zeros(x))
+            total += 1
+            x &= x - np.uint64(1)
+    for t in range(columns.shape[0]):
+        c = columns[t]
+        rank[t] = prefix[c >> 6] + popcount(marks[c >> 6] & ((np.uint64(1) << np.uint64(c & 63)) - np.uint64(1)))
+    return True
+
+
+@nb.njit(**_OPTS)
 def count_rows(ids, offsets, rank, columns, out_ids, out_counts, uniq, packed, d0, d1):
     """Each document's distinct columns, sorted, at ``out_ids[offsets[d]:]`` with their counts (``uniq[d]`` of
     them): the rows of a canonical CSR count matrix. Token id ``t`` is column ``columns[rank[t]]`` (``columns``

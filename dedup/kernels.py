@@ -104,6 +104,7 @@ def _compile() -> None:
         first_ids=_jit.first_ids,
         band_pairs=_jit.band_pairs,
         count_rows=_jit.count_rows,
+        column_ranks=_jit.column_ranks,
         gather=_jit.gather,
         tfidf_norms=_jit.tfidf_norms,
         score_rows=_jit.score_rows,
@@ -233,6 +234,25 @@ def gather(values: np.ndarray, starts: np.ndarray, out_offsets: np.ndarray) -> n
     return out
 
 
+def _ranks(columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rank, sorted columns): the distinct ``columns`` sorted, and the place of each in them. Columns dense enough
+    (a chunk's vocabulary among the corpus's) are ranked by a bitmap of their values (_jit.column_ranks: 1.9 ->
+    0.1 ms for 35k columns), others by a sort."""
+    n = len(columns)
+    rank, sorted_columns = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+    if n and int(columns.min()) >= 0 and int(columns.max()) < 256 * n + 4096:
+        words = (int(columns.max()) >> 6) + 1
+        if not _k("column_ranks")(columns, np.zeros(words, np.uint64), np.empty(words, np.int64), rank, sorted_columns):
+            raise ValueError("count_rows needs distinct columns")
+        return rank, sorted_columns
+    order = np.argsort(columns, kind="stable")
+    sorted_columns = columns[order]
+    if np.any(sorted_columns[1:] == sorted_columns[:-1]):
+        raise ValueError("count_rows needs distinct columns")
+    rank[order] = np.arange(n, dtype=np.int64)
+    return rank, sorted_columns
+
+
 def count_rows(ids: np.ndarray, offsets: np.ndarray, *, columns: np.ndarray | None = None, counts_dtype: type = np.float64,
                out: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(indptr, indices, data) of the canonical CSR matrix of token counts, one row per document. Token id ``t``
@@ -246,12 +266,7 @@ def count_rows(ids: np.ndarray, offsets: np.ndarray, *, columns: np.ndarray | No
         size = int(ids.max(initial=-1)) + 1
         rank = sorted_columns = np.arange(size, dtype=np.int64)
     else:
-        order = np.argsort(columns, kind="stable")
-        sorted_columns = np.asarray(columns, dtype=np.int64)[order]
-        if np.any(sorted_columns[1:] == sorted_columns[:-1]):
-            raise ValueError("count_rows needs distinct columns")
-        rank = np.empty(len(order), dtype=np.int64)
-        rank[order] = np.arange(len(order), dtype=np.int64)
+        rank, sorted_columns = _ranks(np.asarray(columns, dtype=np.int64))
     uniq = np.zeros(docs, dtype=np.int64)
     indptr = np.zeros(docs + 1, dtype=np.int64)
     if out is not None:

@@ -470,6 +470,23 @@ def test_a_column_fills_its_reserved_array_then_parts_then_a_file(tmp_path) -> N
         parallel._Column("c.int32", np.int32, 0).give_back(1)
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 5000) | st.integers(0, 2**40), max_size=300))
+def test_column_ranks_equal_a_sort(columns: list[int]) -> None:
+    """Count rows rank their columns (a chunk's words' corpus ids) by a bitmap when dense, by a sort when not:
+    either gives what numpy's argsort gives, and columns that repeat are refused."""
+    if not kernels.available():
+        pytest.skip("numba not installed")
+    values = np.array(columns, dtype=np.int64)
+    if len(set(columns)) < len(columns):
+        with pytest.raises(ValueError, match="distinct columns"):
+            kernels._ranks(values)
+        return
+    rank, sorted_columns = kernels._ranks(values)
+    assert np.array_equal(sorted_columns, np.sort(values))
+    assert np.array_equal(rank, np.argsort(np.argsort(values)))
+
+
 @settings(max_examples=80, deadline=None)
 @given(st.lists(st.lists(st.integers(0, 40), max_size=30), min_size=1, max_size=12), st.randoms(use_true_random=False))
 def test_count_rows_written_in_place_equal_the_threaded_rows(docs: list[list[int]], rnd) -> None:
