@@ -26,3 +26,7 @@ class InputError(DedupError):
 
 class OutputError(DedupError):
     """An output file cannot be written; names the file and says why."""
+
+
+class WorkerError(DedupError, RuntimeError):
+    """A worker process died, could not be given its work, or failed in a way it could not send back; says why."""

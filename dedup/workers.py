@@ -15,11 +15,9 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from dedup.errors import WorkerError
+
 __all__ = ["WorkerError", "Workers"]
-
-
-class WorkerError(RuntimeError):
-    """A worker process died, or failed in a way that could not be sent back."""
 
 
 class Workers:
@@ -39,7 +37,11 @@ class Workers:
     def __init__(self, count: int, *, initializer: Callable[[], None] | None = None, tmpdir: str | None = None) -> None:
         if count < 1:
             raise ValueError(f"Workers needs at least one process, not {count}")
-        self.dir = tempfile.mkdtemp(prefix="dedup-work-", dir=tmpdir)
+        try:
+            self.dir = tempfile.mkdtemp(prefix="dedup-work-", dir=tmpdir)
+        except OSError as error:
+            raise WorkerError(f"cannot make a directory for the workers' files ({error}); "
+                              "set TMPDIR to a writable directory") from None
         context = multiprocessing.get_context("fork")
         self._conns: list[multiprocessing.connection.Connection] = []
         self._procs: list[Any] = []
@@ -103,8 +105,11 @@ class Workers:
     def _send(self, w: int, fn: Callable[..., Any], task: Any, args: tuple) -> None:
         self._serial += 1
         path = os.path.join(self.dir, f"task-{self._serial}")
-        with open(path, "wb") as f:
-            pickle.dump(task, f, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            with open(path, "wb") as f:
+                pickle.dump(task, f, protocol=pickle.HIGHEST_PROTOCOL)
+        except OSError as error:
+            raise _unwritable(path, error) from None
         self._conns[w].send((fn, path, args))
 
     def _receive(self, w: int) -> tuple[bool, Any]:
@@ -114,7 +119,7 @@ class Workers:
             proc = self._procs[w]
             proc.join(1.0)
             raise WorkerError(f"worker process {proc.pid} died (exit code {proc.exitcode}"
-                              f"{': out of memory?' if proc.exitcode == -signal.SIGKILL else ''})") from None
+                              f"{': killed, out of memory?' if proc.exitcode == -signal.SIGKILL else ''})") from None
         if not ok:
             return False, message
         return True, _load(*message)
@@ -157,18 +162,26 @@ def _serve(conn: multiprocessing.connection.Connection, others: tuple, initializ
         if message is None:
             return
         fn, path, args = message
-        try:
-            with open(path, "rb") as f:
-                task = pickle.load(f)
-            os.unlink(path)
-            result = fn(task, *args)
-            reply: tuple[bool, Any] = (True, _store(result, path + ".out"))
-        except BaseException as error:  # (sent back: raised in the parent, in its turn)
-            reply = (False, _picklable(error))
+        reply = _run(fn, path, args)
         try:
             conn.send(reply)
         except OSError:  # (the parent is gone)
             return
+
+
+def _run(fn: Callable[..., Any], path: str, args: tuple) -> tuple[bool, Any]:
+    """The reply for one task: (True, where its result is) or (False, the exception, raised in the parent in its turn)."""
+    try:
+        with open(path, "rb") as f:
+            task = pickle.load(f)
+        os.unlink(path)
+        result = fn(task, *args)
+    except BaseException as error:
+        return False, _picklable(error)
+    try:
+        return True, _store(result, path + ".out")
+    except OSError as error:
+        return False, _unwritable(path + ".out", error)
 
 
 def _store(value: Any, path: str) -> tuple[str, int, list[int]]:
@@ -207,6 +220,11 @@ def _load(path: str, head: int, sizes: list[int]) -> Any:
 
 
 _ALIGN = 64
+
+
+def _unwritable(path: str, error: OSError) -> WorkerError:
+    return WorkerError(f"cannot write the workers' file {path} ({error.strerror or error}); "
+                       "set TMPDIR to a directory with free space")
 
 
 def _picklable(error: BaseException) -> BaseException:

@@ -198,3 +198,28 @@ def test_an_output_that_cannot_be_written_is_refused_before_clustering(tmp_path:
     for output in (missing, str(tmp_path)):
         with pytest.raises(OutputError):
             run_cluster_job(unread(), output=output)
+
+
+def _die_on_the_second_batch(batch, *args):
+    from dedup import parallel
+
+    if batch.first > 1:
+        os.kill(os.getpid(), 9)  # (as the kernel's out-of-memory killer would)
+    return parallel.prepare_chunk_lines(batch, *args)
+
+
+def test_a_worker_that_dies_is_a_clean_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker process killed (out of memory, say) ends the command with an error that says so, not a traceback
+    nor a hang; no output is left."""
+    from dedup import parallel
+
+    path = tmp_path / "docs.jsonl"
+    path.write_text("".join(json.dumps({"id": str(i), "text": f"story {i} " * 40}) + "\n" for i in range(12)))
+    monkeypatch.setattr(parallel, "CHUNK_DOCS", 4)
+    monkeypatch.setattr(parallel, "prepare_chunk_lines", parallel.prepare_lines, raising=False)
+    monkeypatch.setattr(parallel, "prepare_lines", _die_on_the_second_batch)
+    out = tmp_path / "out.jsonl"
+    result = run("cluster", str(path), "-o", str(out), "--workers", "2")
+    assert result.exit_code == 1, result.output
+    assert re.search(r"worker process \d+ died \(exit code -9: killed, out of memory\?\)", result.stderr)
+    assert "Traceback" not in result.output and not out.exists()

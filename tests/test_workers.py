@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dedup.errors import DedupError
 from dedup.workers import WorkerError, Workers
 
 
@@ -120,7 +121,7 @@ def test_an_error_that_cannot_be_sent_back_is_a_worker_error_with_its_traceback(
 
 def test_a_worker_that_dies_is_an_error_not_a_hang() -> None:
     with Workers(2) as workers:
-        with pytest.raises(WorkerError, match=r"died \(exit code -9: out of memory\?\)"):
+        with pytest.raises(WorkerError, match=r"died \(exit code -9: killed, out of memory\?\)"):
             list(workers.map(_die, range(4)))
 
 
@@ -179,3 +180,21 @@ def _alive(pid: int) -> bool:
 def test_workers_need_one_process() -> None:
     with pytest.raises(ValueError, match="at least one process"):
         Workers(0)
+
+
+def _return_after_blocking_results(value: int, directory: str) -> int:
+    for n in range(1, 50):  # (a directory where the result's file would go)
+        os.makedirs(os.path.join(directory, f"task-{n}.out"), exist_ok=True)
+    return value
+
+
+def test_a_result_that_cannot_be_written_is_a_worker_error() -> None:
+    with Workers(1) as workers:
+        with pytest.raises(WorkerError, match="cannot write the workers' file .*task-1.out .*set TMPDIR"):
+            list(workers.map(_return_after_blocking_results, [1], workers.dir))
+
+
+def test_no_directory_for_the_files_is_a_worker_error(tmp_path) -> None:
+    with pytest.raises(WorkerError, match="cannot make a directory for the workers' files .*set TMPDIR") as error:
+        Workers(1, tmpdir=str(tmp_path / "missing"))
+    assert isinstance(error.value, DedupError)  # (the command reports it as an error, not a traceback)
