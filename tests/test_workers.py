@@ -198,3 +198,12 @@ def test_no_directory_for_the_files_is_a_worker_error(tmp_path) -> None:
     with pytest.raises(WorkerError, match="cannot make a directory for the workers' files .*set TMPDIR") as error:
         Workers(1, tmpdir=str(tmp_path / "missing"))
     assert isinstance(error.value, DedupError)  # (the command reports it as an error, not a traceback)
+
+
+def test_a_worker_that_died_waiting_for_work_is_an_error_when_given_some() -> None:
+    with Workers(1) as workers:
+        proc = workers._procs[0]
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.join(10)
+        with pytest.raises(WorkerError, match=r"died \(exit code -9"):
+            list(workers.map(_echo, [(1, 0.0)] * 3))
